@@ -1,0 +1,217 @@
+#include "api/container_config.h"
+
+#include <set>
+
+#include "api/json.h"
+
+namespace arca::api {
+namespace {
+
+bool nonDefault(const rapidjson::Value& v) {
+  if (v.IsNull()) return false;
+  if (v.IsBool()) return v.GetBool();
+  if (v.IsNumber()) return v.GetDouble() != 0;
+  if (v.IsString()) return v.GetStringLength() > 0;
+  if (v.IsArray()) return !v.Empty();
+  if (v.IsObject()) return v.MemberCount() > 0;
+  return false;
+}
+
+}  // namespace
+
+StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  if (d.HasParseError() || !d.IsObject()) {
+    return InvalidArgument("invalid JSON body for container create");
+  }
+  engine::CreateContainer cmd;
+  auto& c = cmd.config;
+  bool te = false;
+  if (auto v = getString(d, "Hostname", &te)) c.set_hostname(*v);
+  if (auto v = getString(d, "Domainname", &te)) c.set_domainname(*v);
+  if (auto v = getString(d, "User", &te)) c.set_user(*v);
+  if (auto v = getBool(d, "AttachStdin", &te)) c.set_attach_stdin(*v);
+  if (auto v = getBool(d, "AttachStdout", &te)) c.set_attach_stdout(*v);
+  if (auto v = getBool(d, "AttachStderr", &te)) c.set_attach_stderr(*v);
+  if (auto v = getBool(d, "Tty", &te)) c.set_tty(*v);
+  if (auto v = getBool(d, "OpenStdin", &te)) c.set_open_stdin(*v);
+  if (auto v = getBool(d, "StdinOnce", &te)) c.set_stdin_once(*v);
+  if (auto v = getStrings(d, "Env", &te)) {
+    for (auto& e : *v) c.add_env(e);
+  }
+  if (auto v = getStrings(d, "Cmd", &te)) {
+    c.set_cmd_set(true);
+    for (auto& e : *v) c.add_cmd(e);
+  }
+  if (auto v = getStrings(d, "Entrypoint", &te)) {
+    c.set_entrypoint_set(true);
+    for (auto& e : *v) c.add_entrypoint(e);
+  }
+  if (auto v = getString(d, "Image", &te)) c.set_image(*v);
+  if (auto v = getString(d, "WorkingDir", &te)) c.set_working_dir(*v);
+  if (auto v = getStringMap(d, "Labels", &te)) {
+    for (auto& [k, val] : *v) (*c.mutable_labels())[k] = val;
+  }
+  if (auto v = getString(d, "StopSignal", &te)) c.set_stop_signal(*v);
+  if (auto v = getInt(d, "StopTimeout", &te)) {
+    c.set_has_stop_timeout(true);
+    c.set_stop_timeout(static_cast<int32_t>(*v));
+  }
+  if (auto v = getBool(d, "NetworkDisabled", &te)) c.set_network_disabled(*v);
+  auto ep = d.FindMember("ExposedPorts");
+  if (ep != d.MemberEnd() && ep->value.IsObject()) {
+    for (const auto& m : ep->value.GetObject()) c.add_exposed_ports(m.name.GetString());
+  }
+  auto vol = d.FindMember("Volumes");
+  if (vol != d.MemberEnd() && nonDefault(vol->value)) {
+    return InvalidArgument("Volumes are not supported yet by arca (see docs/LIMITATIONS.md)");
+  }
+  if (te) return InvalidArgument("invalid type in container config");
+  if (c.image().empty()) return InvalidArgument("no image specified");
+  if (c.tty()) {
+    return InvalidArgument("TTY mode (-t) is not supported yet by arca (see docs/LIMITATIONS.md)");
+  }
+  if (c.open_stdin() || c.attach_stdin()) {
+    return InvalidArgument(
+        "interactive stdin (-i) is not supported yet by arca (see docs/LIMITATIONS.md)");
+  }
+  if (c.has_stop_timeout() && c.stop_timeout() < -1) {
+    return InvalidArgument("invalid stop timeout");
+  }
+
+  auto& h = *cmd.host_config.mutable_restart_policy();
+  (void)h;
+  auto hc = d.FindMember("HostConfig");
+  std::string network_mode;
+  if (hc != d.MemberEnd() && hc->value.IsObject()) {
+    const auto& H = hc->value;
+    if (auto v = getBool(H, "AutoRemove", &te)) cmd.host_config.set_auto_remove(*v);
+    if (auto v = getString(H, "NetworkMode", &te)) network_mode = *v;
+    if (auto v = getString(H, "Runtime", &te)) cmd.host_config.set_runtime(*v);
+    if (auto v = getBool(H, "ReadonlyRootfs", &te)) cmd.host_config.set_readonly_rootfs(*v);
+    auto rp = H.FindMember("RestartPolicy");
+    if (rp != H.MemberEnd() && rp->value.IsObject()) {
+      std::string name = getString(rp->value, "Name", &te).value_or("");
+      if (!name.empty() && name != "no") {
+        return InvalidArgument("restart policy \"" + name +
+                               "\" is not supported yet by arca (see docs/LIMITATIONS.md)");
+      }
+      cmd.host_config.mutable_restart_policy()->set_name(name);
+    }
+    auto cs = H.FindMember("ConsoleSize");
+    if (cs != H.MemberEnd() && cs->value.IsArray()) {
+      for (const auto& x : cs->value.GetArray()) {
+        if (x.IsInt()) cmd.host_config.add_console_size(x.GetInt());
+      }
+    }
+    auto lc = H.FindMember("LogConfig");
+    if (lc != H.MemberEnd() && lc->value.IsObject()) {
+      std::string type = getString(lc->value, "Type", &te).value_or("");
+      if (!type.empty() && type != "json-file") {
+        return InvalidArgument("logging driver \"" + type +
+                               "\" is not supported yet by arca: only json-file");
+      }
+      if (auto cfg = getStringMap(lc->value, "Config", &te)) {
+        if (!cfg->empty()) {
+          return InvalidArgument("log options are not supported yet by arca");
+        }
+      }
+    }
+    // Options with effects this engine does not implement yet: refuse clearly.
+    static const char* kUnsupported[] = {
+        "Binds", "Mounts", "PortBindings", "PublishAllPorts", "Links", "VolumesFrom",
+        "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota",
+        "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "Privileged",
+        "CapAdd", "CapDrop", "Devices", "DeviceRequests", "Dns", "DnsOptions", "DnsSearch",
+        "ExtraHosts", "Tmpfs", "Sysctls", "SecurityOpt", "Init", "GroupAdd", "ShmSize",
+        "OomKillDisable", "Ulimits", "IpcMode", "PidMode", "UTSMode", "UsernsMode",
+        "CgroupParent", "VolumeDriver", "StorageOpt", "Isolation"};
+    for (const char* k : kUnsupported) {
+      auto it = H.FindMember(k);
+      if (it == H.MemberEnd() || !nonDefault(it->value)) continue;
+      if (std::string(k) == "IpcMode" && it->value.IsString() &&
+          (std::string(it->value.GetString()) == "private" ||
+           std::string(it->value.GetString()) == "shareable")) {
+        continue;
+      }
+      if ((std::string(k) == "CgroupnsMode" || std::string(k) == "Isolation") && it->value.IsString() &&
+          std::string(it->value.GetString()) == "default") {
+        continue;
+      }
+      return InvalidArgument(std::string("HostConfig.") + k +
+                             " is not supported yet by arca (see docs/LIMITATIONS.md)");
+    }
+  }
+  if (te) return InvalidArgument("invalid type in HostConfig");
+  if (!cmd.host_config.runtime().empty() && cmd.host_config.runtime() != "runc" &&
+      cmd.host_config.runtime() != "arca") {
+    return InvalidArgument("unknown or invalid runtime name: " + cmd.host_config.runtime());
+  }
+  if (network_mode != "none") {
+    return InvalidArgument(
+        "network mode \"" + (network_mode.empty() ? std::string("default") : network_mode) +
+        "\" is not supported yet by arca: use --network none (networking lands with issue #5)");
+  }
+  cmd.host_config.set_network_mode(network_mode);
+  cmd.host_config.set_log_type("json-file");
+  if (cmd.host_config.runtime().empty()) cmd.host_config.set_runtime("runc");
+  return cmd;
+}
+
+Status mergeImageConfig(v1::ContainerConfig* c, const std::string& image_config_json) {
+  rapidjson::Document d;
+  d.Parse(image_config_json.c_str(), image_config_json.size());
+  if (d.HasParseError() || !d.IsObject()) return InvalidArgument("image config is not valid JSON");
+  auto cfgIt = d.FindMember("config");
+  if (cfgIt == d.MemberEnd() || !cfgIt->value.IsObject()) return Status::Ok();
+  const auto& ic = cfgIt->value;
+  bool te = false;
+  // Env: image first, container values override by key.
+  if (auto env = getStrings(ic, "Env", &te)) {
+    std::vector<std::string> merged = *env;
+    for (const auto& kv : c->env()) {
+      std::string key = kv.substr(0, kv.find('='));
+      bool replaced = false;
+      for (auto& m : merged) {
+        if (m.substr(0, m.find('=')) == key) {
+          m = kv;
+          replaced = true;
+        }
+      }
+      if (!replaced) merged.push_back(kv);
+    }
+    c->clear_env();
+    for (auto& e : merged) c->add_env(e);
+  }
+  // Cmd / Entrypoint: an Entrypoint given at create time drops the image's Cmd.
+  if (!c->entrypoint_set()) {
+    if (auto ep = getStrings(ic, "Entrypoint", &te)) {
+      for (auto& e : *ep) c->add_entrypoint(e);
+    }
+    if (!c->cmd_set() || c->cmd_size() == 0) {
+      c->clear_cmd();
+      if (auto cmd = getStrings(ic, "Cmd", &te)) {
+        for (auto& e : *cmd) c->add_cmd(e);
+      }
+    }
+  }
+  if (c->working_dir().empty()) c->set_working_dir(getString(ic, "WorkingDir", &te).value_or(""));
+  if (c->user().empty()) c->set_user(getString(ic, "User", &te).value_or(""));
+  if (c->stop_signal().empty()) c->set_stop_signal(getString(ic, "StopSignal", &te).value_or(""));
+  if (auto labels = getStringMap(ic, "Labels", &te)) {
+    for (auto& [k, v] : *labels) {
+      if (!c->labels().count(k)) (*c->mutable_labels())[k] = v;
+    }
+  }
+  auto ep = ic.FindMember("ExposedPorts");
+  if (ep != ic.MemberEnd() && ep->value.IsObject()) {
+    std::set<std::string> have(c->exposed_ports().begin(), c->exposed_ports().end());
+    for (const auto& m : ep->value.GetObject()) {
+      if (!have.count(m.name.GetString())) c->add_exposed_ports(m.name.GetString());
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace arca::api

@@ -1,0 +1,22 @@
+// Parsing of POST /containers/create bodies and merging of image defaults.
+// Pure functions: tested without sockets (STYLE 17), fuzzed.
+#pragma once
+
+#include <string>
+
+#include "engine/commands.h"
+#include "engine/status.h"
+
+namespace arca::api {
+
+// Parses the create body (Config fields at the top level, plus HostConfig and
+// NetworkingConfig). Options this engine does not implement yet answer
+// InvalidArgument naming the option (never silently ignored).
+StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body);
+
+// Fills what the container config leaves unset from the image config JSON
+// (Env merged by key, Cmd/Entrypoint per Docker's rules, WorkingDir, User,
+// Labels, StopSignal, ExposedPorts, Volumes).
+Status mergeImageConfig(v1::ContainerConfig* cfg, const std::string& image_config_json);
+
+}  // namespace arca::api

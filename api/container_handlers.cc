@@ -1,0 +1,881 @@
+// Container endpoints: create, inspect, list, start, stop, restart, kill,
+// wait, logs, attach (stdout/stderr), rename, delete.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <set>
+
+#include "api/api.h"
+#include "api/container_config.h"
+#include "api/json.h"
+#include "api/logs.h"
+#include "api/time_util.h"
+#include "engine/commands.h"
+#include "engine/lookup.h"
+#include "runtime/image/reference.h"
+
+namespace arca::api {
+namespace {
+
+using engine::findContainer;
+
+constexpr const char* kZeroTime = "0001-01-01T00:00:00Z";
+
+std::string timeOrZero(int64_t ns) { return ns == 0 ? kZeroTime : rfc3339(ns); }
+
+std::string muxContentType(const Request& req) {
+  if (!req.apiVersion().empty() && compareVersions(req.apiVersion(), "1.42") < 0) {
+    return "application/vnd.docker.raw-stream";
+  }
+  return "application/vnd.docker.multiplexed-stream";
+}
+
+std::string commandLine(const v1::Container& c) {
+  std::string s = c.path();
+  for (const auto& a : c.args()) {
+    s += ' ';
+    s += a.find(' ') != std::string::npos ? "'" + a + "'" : a;
+  }
+  return s;
+}
+
+std::string statusText(const v1::Container& c, int64_t now) {
+  if (c.status() == "running") return "Up " + humanDuration(now - c.started_ns());
+  if (c.status() == "paused") return "Up " + humanDuration(now - c.started_ns()) + " (Paused)";
+  if (c.status() == "exited" || (c.status() == "created" && c.start_count() > 0)) {
+    if (c.finished_ns() == 0) return "Exited (" + std::to_string(c.exit_code()) + ")";
+    return "Exited (" + std::to_string(c.exit_code()) + ") " +
+           humanDuration(now - c.finished_ns()) + " ago";
+  }
+  if (c.status() == "removing") return "Removal In Progress";
+  if (c.status() == "dead") return "Dead";
+  return "Created";
+}
+
+void writeEndpointNone(JsonWriter& j) {
+  j.StartObject();
+  j.Key("IPAMConfig"); j.Null();
+  j.Key("Links"); j.Null();
+  j.Key("Aliases"); j.Null();
+  jstr(j, "MacAddress", "");
+  j.Key("DriverOpts"); j.Null();
+  j.Key("GwPriority"); j.Int(0);
+  jstr(j, "NetworkID", "");
+  jstr(j, "EndpointID", "");
+  jstr(j, "Gateway", "");
+  jstr(j, "IPAddress", "");
+  j.Key("IPPrefixLen"); j.Int(0);
+  jstr(j, "IPv6Gateway", "");
+  jstr(j, "GlobalIPv6Address", "");
+  j.Key("GlobalIPv6PrefixLen"); j.Int(0);
+  j.Key("DNSNames"); j.Null();
+  j.EndObject();
+}
+
+void writeHostConfig(JsonWriter& j, const v1::HostConfig& h) {
+  j.StartObject();
+  j.Key("Binds"); j.Null();
+  jstr(j, "ContainerIDFile", "");
+  j.Key("LogConfig");
+  j.StartObject();
+  jstr(j, "Type", h.log_type().empty() ? "json-file" : h.log_type());
+  jstrMap(j, "Config", h.log_config());
+  j.EndObject();
+  jstr(j, "NetworkMode", h.network_mode());
+  j.Key("PortBindings"); j.StartObject(); j.EndObject();
+  j.Key("RestartPolicy");
+  j.StartObject();
+  jstr(j, "Name", h.restart_policy().name().empty() ? "no" : h.restart_policy().name());
+  j.Key("MaximumRetryCount"); j.Int(h.restart_policy().maximum_retry_count());
+  j.EndObject();
+  j.Key("AutoRemove"); j.Bool(h.auto_remove());
+  jstr(j, "VolumeDriver", "");
+  j.Key("VolumesFrom"); j.Null();
+  j.Key("ConsoleSize");
+  j.StartArray();
+  j.Int(h.console_size_size() > 0 ? h.console_size(0) : 0);
+  j.Int(h.console_size_size() > 1 ? h.console_size(1) : 0);
+  j.EndArray();
+  j.Key("CapAdd"); j.Null();
+  j.Key("CapDrop"); j.Null();
+  jstr(j, "CgroupnsMode", "host");
+  j.Key("Dns"); j.StartArray(); j.EndArray();
+  j.Key("DnsOptions"); j.StartArray(); j.EndArray();
+  j.Key("DnsSearch"); j.StartArray(); j.EndArray();
+  j.Key("ExtraHosts"); j.Null();
+  j.Key("GroupAdd"); j.Null();
+  jstr(j, "IpcMode", "private");
+  jstr(j, "Cgroup", "");
+  j.Key("Links"); j.Null();
+  j.Key("OomScoreAdj"); j.Int(0);
+  jstr(j, "PidMode", "");
+  j.Key("Privileged"); j.Bool(h.privileged());
+  j.Key("PublishAllPorts"); j.Bool(false);
+  j.Key("ReadonlyRootfs"); j.Bool(h.readonly_rootfs());
+  j.Key("SecurityOpt"); j.Null();
+  jstr(j, "UTSMode", "");
+  jstr(j, "UsernsMode", "");
+  j.Key("ShmSize"); j.Int64(67108864);
+  jstr(j, "Runtime", h.runtime().empty() ? "runc" : h.runtime());
+  jstr(j, "Isolation", "");
+  j.Key("CpuShares"); j.Int(0);
+  j.Key("Memory"); j.Int(0);
+  j.Key("NanoCpus"); j.Int(0);
+  jstr(j, "CgroupParent", "");
+  j.Key("BlkioWeight"); j.Int(0);
+  j.Key("BlkioWeightDevice"); j.Null();
+  j.Key("BlkioDeviceReadBps"); j.Null();
+  j.Key("BlkioDeviceWriteBps"); j.Null();
+  j.Key("BlkioDeviceReadIOps"); j.Null();
+  j.Key("BlkioDeviceWriteIOps"); j.Null();
+  j.Key("CpuPeriod"); j.Int(0);
+  j.Key("CpuQuota"); j.Int(0);
+  j.Key("CpuRealtimePeriod"); j.Int(0);
+  j.Key("CpuRealtimeRuntime"); j.Int(0);
+  jstr(j, "CpusetCpus", "");
+  jstr(j, "CpusetMems", "");
+  j.Key("Devices"); j.Null();
+  j.Key("DeviceCgroupRules"); j.Null();
+  j.Key("DeviceRequests"); j.Null();
+  j.Key("MemoryReservation"); j.Int(0);
+  j.Key("MemorySwap"); j.Int(0);
+  j.Key("MemorySwappiness"); j.Null();
+  j.Key("OomKillDisable"); j.Null();
+  j.Key("PidsLimit"); j.Null();
+  j.Key("Ulimits"); j.Null();
+  j.Key("CpuCount"); j.Int(0);
+  j.Key("CpuPercent"); j.Int(0);
+  j.Key("IOMaximumIOps"); j.Int(0);
+  j.Key("IOMaximumBandwidth"); j.Int(0);
+  j.Key("MaskedPaths");
+  j.StartArray();
+  for (const char* p : {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore",
+                        "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                        "/sys/devices/virtual/powercap"}) {
+    j.String(p);
+  }
+  j.EndArray();
+  j.Key("ReadonlyPaths");
+  j.StartArray();
+  for (const char* p : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}) {
+    j.String(p);
+  }
+  j.EndArray();
+  j.EndObject();
+}
+
+void writeConfig(JsonWriter& j, const v1::Container& c) {
+  const auto& cfg = c.config();
+  j.StartObject();
+  jstr(j, "Hostname", cfg.hostname().empty() ? c.id().substr(0, 12) : cfg.hostname());
+  jstr(j, "Domainname", cfg.domainname());
+  jstr(j, "User", cfg.user());
+  j.Key("AttachStdin"); j.Bool(cfg.attach_stdin());
+  j.Key("AttachStdout"); j.Bool(cfg.attach_stdout());
+  j.Key("AttachStderr"); j.Bool(cfg.attach_stderr());
+  if (cfg.exposed_ports_size() > 0) {
+    j.Key("ExposedPorts");
+    j.StartObject();
+    for (const auto& p : cfg.exposed_ports()) {
+      j.Key(p.c_str());
+      j.StartObject();
+      j.EndObject();
+    }
+    j.EndObject();
+  }
+  j.Key("Tty"); j.Bool(cfg.tty());
+  j.Key("OpenStdin"); j.Bool(cfg.open_stdin());
+  j.Key("StdinOnce"); j.Bool(cfg.stdin_once());
+  jstrArray(j, "Env", cfg.env(), true);
+  jstrArray(j, "Cmd", cfg.cmd(), true);
+  jstr(j, "Image", cfg.image());
+  j.Key("Volumes"); j.Null();
+  jstr(j, "WorkingDir", cfg.working_dir());
+  jstrArray(j, "Entrypoint", cfg.entrypoint(), true);
+  j.Key("OnBuild"); j.Null();
+  jstrMap(j, "Labels", cfg.labels());
+  if (!cfg.stop_signal().empty()) jstr(j, "StopSignal", cfg.stop_signal());
+  if (cfg.has_stop_timeout()) {
+    j.Key("StopTimeout");
+    j.Int(cfg.stop_timeout());
+  }
+  j.EndObject();
+}
+
+std::string inspectJson(const ApiContext& ctx, const v1::Container& c) {
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  std::string cdir = ctx.data_root + "/containers/" + c.id();
+  j.StartObject();
+  jstr(j, "Id", c.id());
+  jstr(j, "Created", rfc3339(c.created_ns()));
+  jstr(j, "Path", c.path());
+  jstrArray(j, "Args", c.args());
+  j.Key("State");
+  j.StartObject();
+  jstr(j, "Status", c.status());
+  j.Key("Running"); j.Bool(c.status() == "running" || c.status() == "paused");
+  j.Key("Paused"); j.Bool(c.status() == "paused");
+  j.Key("Restarting"); j.Bool(c.status() == "restarting");
+  j.Key("OOMKilled"); j.Bool(c.oom_killed());
+  j.Key("Dead"); j.Bool(c.status() == "dead");
+  j.Key("Pid"); j.Int(c.pid());
+  j.Key("ExitCode"); j.Int(c.exit_code());
+  jstr(j, "Error", c.error());
+  jstr(j, "StartedAt", timeOrZero(c.started_ns()));
+  jstr(j, "FinishedAt", timeOrZero(c.finished_ns()));
+  j.EndObject();
+  jstr(j, "Image", c.image_id());
+  jstr(j, "ResolvConfPath", "");
+  jstr(j, "HostnamePath", "");
+  jstr(j, "HostsPath", "");
+  jstr(j, "LogPath", ctx.executor->logPath(c.id()));
+  jstr(j, "Name", "/" + c.name());
+  j.Key("RestartCount"); j.Int64(static_cast<int64_t>(c.restart_count()));
+  jstr(j, "Driver", ctx.storage_driver);
+  jstr(j, "Platform", "linux");
+  jstr(j, "MountLabel", "");
+  jstr(j, "ProcessLabel", "");
+  jstr(j, "AppArmorProfile", "");
+  j.Key("ExecIDs"); j.Null();
+  j.Key("HostConfig");
+  writeHostConfig(j, c.host_config());
+  j.Key("GraphDriver");
+  j.StartObject();
+  j.Key("Data");
+  j.StartObject();
+  jstr(j, "UpperDir", cdir + "/upper");
+  jstr(j, "WorkDir", cdir + "/work");
+  j.EndObject();
+  jstr(j, "Name", ctx.storage_driver);
+  j.EndObject();
+  j.Key("Mounts"); j.StartArray(); j.EndArray();
+  j.Key("Config");
+  writeConfig(j, c);
+  j.Key("NetworkSettings");
+  j.StartObject();
+  jstr(j, "Bridge", "");
+  jstr(j, "SandboxID", "");
+  jstr(j, "SandboxKey", "");
+  j.Key("Ports"); j.StartObject(); j.EndObject();
+  j.Key("HairpinMode"); j.Bool(false);
+  jstr(j, "LinkLocalIPv6Address", "");
+  j.Key("LinkLocalIPv6PrefixLen"); j.Int(0);
+  j.Key("SecondaryIPAddresses"); j.Null();
+  j.Key("SecondaryIPv6Addresses"); j.Null();
+  jstr(j, "EndpointID", "");
+  jstr(j, "Gateway", "");
+  jstr(j, "GlobalIPv6Address", "");
+  j.Key("GlobalIPv6PrefixLen"); j.Int(0);
+  jstr(j, "IPAddress", "");
+  j.Key("IPPrefixLen"); j.Int(0);
+  jstr(j, "IPv6Gateway", "");
+  jstr(j, "MacAddress", "");
+  j.Key("Networks");
+  j.StartObject();
+  j.Key(c.host_config().network_mode().c_str());
+  writeEndpointNone(j);
+  j.EndObject();
+  j.EndObject();
+  j.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+// Resolves {id} to a full id, or sends 404.
+bool resolve(ApiContext& ctx, Request& req, ResponseWriter& w, std::string* id) {
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    auto c = findContainer(s, req.params["id"]);
+    if (!c.ok()) {
+      st = c.status();
+    } else {
+      *id = (*c)->id();
+    }
+    return 0;
+  });
+  if (!st.ok()) {
+    sendError(w, st);
+    return false;
+  }
+  return true;
+}
+
+// Reads one field of a container (or `def` if gone).
+template <typename T, typename F>
+T field(ApiContext& ctx, const std::string& id, T def, F f) {
+  return ctx.engine->read([&](const v1::State& s) -> T {
+    auto it = s.containers().find(id);
+    return it == s.containers().end() ? def : f(it->second);
+  });
+}
+
+uint64_t exitCount(ApiContext& ctx, const std::string& id) {
+  return field<uint64_t>(ctx, id, 0, [](const v1::Container& c) { return c.exit_count(); });
+}
+
+auto exitedSince(const std::string& id, uint64_t exits) {
+  return [id, exits](const v1::State& s) {
+    auto it = s.containers().find(id);
+    return it == s.containers().end() || it->second.exit_count() > exits;
+  };
+}
+
+void createContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  auto body = req.readAll(4 << 20);
+  if (!body.ok()) return sendError(w, body.status());
+  auto cmd = parseCreateContainer(*body);
+  if (!cmd.ok()) return sendError(w, cmd.status());
+  cmd->name = req.queryParam("name").value_or("");
+  if (auto p = req.queryParam("platform"); p && !p->empty()) {
+    if (*p != "linux" && *p != "linux/amd64" && *p != "linux/x86_64") {
+      return sendError(w, NotFound("image with reference " + cmd->config.image() +
+                                   " was found but does not match the specified platform: "
+                                   "wanted " + *p));
+    }
+    cmd->platform = *p;
+  }
+  // Merge the image's defaults (outside the lock: JSON parsing).
+  std::string config_json, image_id;
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    auto img = engine::findImage(s, cmd->config.image());
+    if (!img.ok()) {
+      st = img.status();
+    } else {
+      config_json = (*img)->record().config_json();
+      image_id = (*img)->record().id();
+    }
+    return 0;
+  });
+  if (!st.ok()) return sendError(w, st);
+  st = mergeImageConfig(&cmd->config, config_json);
+  if (!st.ok()) return sendError(w, st);
+  cmd->expected_image_id = image_id;
+  std::string id;
+  auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    return engine::decideCreate(s, *cmd, *ctx.engine->ids(), out, &id);
+  });
+  if (!r.ok()) return sendError(w, r.status());
+  sendJson(w, 201, "{\"Id\":\"" + id + "\",\"Warnings\":[]}\n");
+}
+
+void inspectContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  std::string out;
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    auto c = findContainer(s, req.params["id"]);
+    if (!c.ok()) {
+      st = c.status();
+    } else {
+      out = inspectJson(ctx, **c);
+    }
+    return 0;
+  });
+  if (!st.ok()) return sendError(w, st);
+  sendJson(w, 200, out);
+}
+
+bool labelMatch(const v1::Container& c, const std::string& want) {
+  auto eq = want.find('=');
+  if (eq == std::string::npos) return c.config().labels().count(want) > 0;
+  auto it = c.config().labels().find(want.substr(0, eq));
+  return it != c.config().labels().end() && it->second == want.substr(eq + 1);
+}
+
+void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  bool all = req.queryBool("all");
+  long limit = -1;
+  if (auto l = req.queryParam("limit"); l && !l->empty()) limit = std::strtol(l->c_str(), nullptr, 10);
+  bool size = req.queryBool("size");
+  std::map<std::string, std::vector<std::string>> f;
+  if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
+    return sendError(w, InvalidArgument("invalid filter"));
+  }
+  static const std::set<std::string> kKeys = {"ancestor", "before", "expose", "exited", "health",
+                                              "id", "isolation", "is-task", "label", "name",
+                                              "network", "publish", "since", "status", "volume"};
+  for (const auto& [k, v] : f) {
+    if (!kKeys.count(k)) return sendError(w, InvalidArgument("invalid filter '" + k + "'"));
+  }
+  for (const auto& s : f["status"]) {
+    static const std::set<std::string> kStates = {"created", "restarting", "running", "removing",
+                                                  "paused", "exited", "dead"};
+    if (!kStates.count(s)) {
+      return sendError(w, InvalidArgument("invalid filter 'status=" + s + "'"));
+    }
+  }
+  std::vector<int> exited_codes;
+  for (const auto& e : f["exited"]) {
+    char* end = nullptr;
+    long v = std::strtol(e.c_str(), &end, 10);
+    if (e.empty() || *end) return sendError(w, InvalidArgument("invalid filter 'exited=" + e + "'"));
+    exited_codes.push_back(static_cast<int>(v));
+  }
+  if (limit > 0 || !f["status"].empty() || !exited_codes.empty()) all = true;
+  int64_t now = ctx.engine->clock()->nowNs();
+
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    // Ancestor filter: resolve each to an image id (unknown images match nothing).
+    std::set<std::string> ancestors;
+    for (const auto& a : f["ancestor"]) {
+      auto img = engine::findImage(s, a);
+      if (img.ok()) ancestors.insert((*img)->record().id());
+    }
+    uint64_t before_seq = UINT64_MAX, since_seq = 0;
+    for (const auto& b : f["before"]) {
+      auto c = findContainer(s, b);
+      if (!c.ok()) { st = c.status(); return 0; }
+      before_seq = (*c)->created_seq();
+    }
+    for (const auto& b : f["since"]) {
+      auto c = findContainer(s, b);
+      if (!c.ok()) { st = c.status(); return 0; }
+      since_seq = (*c)->created_seq();
+    }
+    std::vector<const v1::Container*> list;
+    for (const auto& [id, c] : s.containers()) {
+      if (!all && c.status() != "running" && c.status() != "paused") continue;
+      if (c.created_seq() >= before_seq || c.created_seq() <= since_seq) continue;
+      if (!f["status"].empty() &&
+          std::find(f["status"].begin(), f["status"].end(), c.status()) == f["status"].end()) {
+        continue;
+      }
+      if (!f["id"].empty() &&
+          std::none_of(f["id"].begin(), f["id"].end(),
+                       [&](const std::string& p) { return id.rfind(p, 0) == 0; })) {
+        continue;
+      }
+      if (!f["name"].empty() &&
+          std::none_of(f["name"].begin(), f["name"].end(), [&](const std::string& n) {
+            std::string want = !n.empty() && n[0] == '/' ? n.substr(1) : n;
+            return c.name().find(want) != std::string::npos;
+          })) {
+        continue;
+      }
+      if (!f["label"].empty() &&
+          !std::all_of(f["label"].begin(), f["label"].end(),
+                       [&](const std::string& l) { return labelMatch(c, l); })) {
+        continue;
+      }
+      if (!f["ancestor"].empty() && !ancestors.count(c.image_id())) continue;
+      if (!exited_codes.empty()) {
+        if (c.status() != "exited") continue;
+        if (std::find(exited_codes.begin(), exited_codes.end(), c.exit_code()) == exited_codes.end()) continue;
+      }
+      if (!f["network"].empty() &&
+          std::find(f["network"].begin(), f["network"].end(), c.host_config().network_mode()) ==
+              f["network"].end()) {
+        continue;
+      }
+      if (!f["publish"].empty() || !f["expose"].empty() || !f["volume"].empty() ||
+          !f["health"].empty()) {
+        continue;  // nothing published, exposed-with-bindings, mounted or health-checked yet
+      }
+      if (!f["is-task"].empty() && f["is-task"][0] == "true") continue;
+      list.push_back(&c);
+    }
+    std::sort(list.begin(), list.end(), [](const v1::Container* a, const v1::Container* b) {
+      return a->created_seq() > b->created_seq();
+    });
+    if (limit > 0 && list.size() > static_cast<size_t>(limit)) list.resize(static_cast<size_t>(limit));
+    j.StartArray();
+    for (const auto* c : list) {
+      j.StartObject();
+      jstr(j, "Id", c->id());
+      j.Key("Names");
+      j.StartArray();
+      j.String(("/" + c->name()).c_str());
+      j.EndArray();
+      jstr(j, "Image", c->config().image());
+      jstr(j, "ImageID", c->image_id());
+      jstr(j, "Command", commandLine(*c));
+      j.Key("Created"); j.Int64(c->created_ns() / 1000000000);
+      j.Key("Ports"); j.StartArray(); j.EndArray();
+      if (size) {
+        j.Key("SizeRw"); j.Int64(0);
+        auto img = s.images().find(c->image_id());
+        j.Key("SizeRootFs"); j.Int64(img != s.images().end() ? img->second.record().size() : 0);
+      }
+      jstrMap(j, "Labels", c->config().labels());
+      jstr(j, "State", c->status());
+      jstr(j, "Status", statusText(*c, now));
+      j.Key("HostConfig");
+      j.StartObject();
+      jstr(j, "NetworkMode", c->host_config().network_mode());
+      j.EndObject();
+      j.Key("NetworkSettings");
+      j.StartObject();
+      j.Key("Networks");
+      j.StartObject();
+      j.Key(c->host_config().network_mode().c_str());
+      writeEndpointNone(j);
+      j.EndObject();
+      j.EndObject();
+      j.Key("Mounts"); j.StartArray(); j.EndArray();
+      j.EndObject();
+    }
+    j.EndArray();
+    return 0;
+  });
+  if (!st.ok()) return sendError(w, st);
+  sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
+}
+
+// Starts `id` and waits for the executor's outcome.
+Status startAndWait(ApiContext& ctx, const std::string& ref, bool restart, ResponseWriter& w) {
+  std::string id;
+  auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    return engine::decideStart(s, ref, restart, out, &id);
+  });
+  if (!seq.ok()) return seq.status();
+  uint64_t want = *seq;
+  ctx.engine->waitUntil([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    return it == s.containers().end() || it->second.start_outcome_seq() >= want;
+  });
+  (void)w;
+  std::string err;
+  int code = 0;
+  bool running = field<bool>(ctx, id, false, [&](const v1::Container& c) {
+    err = c.error();
+    code = c.exit_code();
+    return c.start_outcome_seq() >= want && c.status() == "running";
+  });
+  if (running) return Status::Ok();
+  // A process that started and already exited also counts as started.
+  bool started = field<bool>(ctx, id, false, [&](const v1::Container& c) {
+    return c.start_count() > 0 && err.empty() && c.start_outcome_seq() >= want;
+  });
+  if (started) return Status::Ok();
+  if (err.empty()) err = "container " + ref + " did not start";
+  if (code == 127 || code == 126) return InvalidArgument(err);
+  return Internal(err);
+}
+
+void startContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  Status st = startAndWait(ctx, req.params["id"], false, w);
+  if (!st.ok()) return sendError(w, st);
+  w.send(204, "", "");
+}
+
+int timeoutParam(Request& req, bool* bad) {
+  auto t = req.queryParam("t");
+  if (!t || t->empty()) return -2;  // the container's StopTimeout or 10
+  char* end = nullptr;
+  long v = std::strtol(t->c_str(), &end, 10);
+  if (*end) *bad = true;
+  return static_cast<int>(v);
+}
+
+// Stops `ref` and waits until it is not running. NotModified if not running.
+Status stopAndWait(ApiContext& ctx, const std::string& ref, const std::string& signal, int timeout,
+                   ResponseWriter& w) {
+  std::string id;
+  uint64_t exits = 0;
+  auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    Status st = engine::decideStop(s, ref, signal, timeout, out, &id);
+    auto it = s.containers().find(id);
+    if (it != s.containers().end()) exits = it->second.exit_count();
+    return st;
+  });
+  if (!seq.ok()) return seq.status();
+  ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); });
+  return Status::Ok();
+}
+
+void stopContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  bool bad = false;
+  int t = timeoutParam(req, &bad);
+  if (bad) return sendError(w, InvalidArgument("invalid value for t"));
+  Status st = stopAndWait(ctx, req.params["id"], req.queryParam("signal").value_or(""), t, w);
+  if (!st.ok()) return sendError(w, st);
+  w.send(204, "", "");
+}
+
+void restartContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  bool bad = false;
+  int t = timeoutParam(req, &bad);
+  if (bad) return sendError(w, InvalidArgument("invalid value for t"));
+  std::string id;
+  if (!resolve(ctx, req, w, &id)) return;
+  Status st = stopAndWait(ctx, id, req.queryParam("signal").value_or(""), t, w);
+  if (!st.ok() && st.code() != Code::kNotModified) return sendError(w, st);
+  st = startAndWait(ctx, id, true, w);
+  if (!st.ok() && st.code() != Code::kNotModified) {
+    return sendError(w, Internal("Cannot restart container " + req.params["id"] + ": " + st.message()));
+  }
+  w.send(204, "", "");
+}
+
+// Sends a kill request and waits for the executor's outcome; for SIGKILL also
+// waits (bounded) for the exit, as Docker does.
+Status killAndWait(ApiContext& ctx, const std::string& ref, const std::string& signal,
+                   ResponseWriter& w) {
+  std::string id;
+  uint64_t exits = 0;
+  auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    Status st = engine::decideKill(s, ref, signal, out, &id);
+    auto it = s.containers().find(id);
+    if (it != s.containers().end()) exits = it->second.exit_count();
+    return st;
+  });
+  if (!seq.ok()) return seq.status();
+  uint64_t want = *seq;
+  ctx.engine->waitUntil([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    return it == s.containers().end() || it->second.signal_outcome_seq() >= want;
+  });
+  std::string err = field<std::string>(ctx, id, "", [](const v1::Container& c) { return c.signal_error(); });
+  if (!err.empty()) {
+    return Conflict("Cannot kill container: " + ref + ": " + err);
+  }
+  int sig = signal.empty() ? SIGKILL : engine::parseSignal(signal);
+  if (sig == SIGKILL) {
+    ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 10000);
+  }
+  return Status::Ok();
+}
+
+void killContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  Status st = killAndWait(ctx, req.params["id"], req.queryParam("signal").value_or(""), w);
+  if (!st.ok()) return sendError(w, st);
+  w.send(204, "", "");
+}
+
+void deleteContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  bool force = req.queryBool("force");
+  if (req.queryBool("link")) {
+    return sendError(w, InvalidArgument("links are not supported by arca"));
+  }
+  std::string id;
+  bool running = false;
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    st = engine::checkRemove(s, req.params["id"], force, &id, &running);
+    return 0;
+  });
+  if (!st.ok()) return sendError(w, st);
+  if (running) {
+    Status k = killAndWait(ctx, id, "KILL", w);
+    if (!k.ok() && k.code() != Code::kConflict) return sendError(w, k);
+    // Wait for the exit outcome (a start in flight finishes first).
+    ctx.engine->waitUntil([&](const v1::State& s) {
+      auto it = s.containers().find(id);
+      return it == s.containers().end() ||
+             (it->second.status() != "running" && !it->second.start_pending());
+    }, [&] { return w.clientGone(); }, 30000);
+  }
+  st = ctx.executor->removeContainer(id);
+  if (!st.ok()) return sendError(w, st);
+  w.send(204, "", "");
+}
+
+void waitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  std::string cond = req.queryParam("condition").value_or("");
+  if (cond.empty()) cond = "not-running";
+  if (cond != "not-running" && cond != "next-exit" && cond != "removed") {
+    return sendError(w, InvalidArgument("invalid condition: \"" + cond + "\""));
+  }
+  std::string id;
+  if (!resolve(ctx, req, w, &id)) return;
+  uint64_t exits = 0;
+  bool not_running = false;
+  int last_code = 0;
+  ctx.engine->read([&](const v1::State& s) {
+    const auto& c = s.containers().at(id);
+    exits = c.exit_count();
+    not_running = c.status() != "running" && !c.start_pending();
+    last_code = c.exit_code();
+    return 0;
+  });
+  // Headers go out at once: the CLI blocks on them before it starts (trap 4).
+  w.startStream(200, "application/json");
+  bool done = false;
+  if (cond == "not-running" && not_running) {
+    done = true;
+  } else {
+    done = ctx.engine->waitUntil(
+        [&](const v1::State& s) {
+          auto it = s.containers().find(id);
+          if (it == s.containers().end()) return true;
+          if (it->second.exit_count() > exits) last_code = it->second.exit_code();
+          if (cond == "removed") return false;
+          return it->second.exit_count() > exits;
+        },
+        [&] { return w.clientGone(); });
+  }
+  if (!done) return;  // client went away
+  w.write("{\"Error\":null,\"StatusCode\":" + std::to_string(last_code) + "}\n");
+  w.end();
+}
+
+int openLog(ApiContext& ctx, const std::string& id) {
+  std::string path = ctx.executor->logPath(id);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  return ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+}
+
+std::string frame(const LogEntry& e, bool timestamps, bool tty) {
+  std::string payload = timestamps ? rfc3339(e.time_ns) + " " + e.text : e.text;
+  return tty ? payload : muxFrame(e.stream, payload);
+}
+
+void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  bool out = req.queryBool("stdout"), err = req.queryBool("stderr");
+  if (!out && !err) {
+    return sendError(w, InvalidArgument("Bad parameters: you must choose at least one stream"));
+  }
+  std::string id;
+  if (!resolve(ctx, req, w, &id)) return;
+  bool follow = req.queryBool("follow");
+  bool timestamps = req.queryBool("timestamps");
+  int64_t now = ctx.engine->clock()->nowNs();
+  int64_t since = 0, until = 0;
+  if (auto v = req.queryParam("since"); v && !v->empty() && *v != "0") {
+    if (!parseTimestamp(*v, now, &since)) return sendError(w, InvalidArgument("invalid since: " + *v));
+  }
+  if (auto v = req.queryParam("until"); v && !v->empty() && *v != "0") {
+    if (!parseTimestamp(*v, now, &until)) return sendError(w, InvalidArgument("invalid until: " + *v));
+  }
+  long tail = -1;
+  if (auto v = req.queryParam("tail"); v && !v->empty() && *v != "all") {
+    char* end = nullptr;
+    tail = std::strtol(v->c_str(), &end, 10);
+    if (*end || tail < 0) tail = -1;
+  }
+  bool tty = field<bool>(ctx, id, false, [](const v1::Container& c) { return c.config().tty(); });
+  int fd = openLog(ctx, id);
+  if (fd < 0) return sendError(w, Internal("cannot open the container's log"));
+  w.startStream(200, tty ? "application/vnd.docker.raw-stream" : muxContentType(req));
+  LogTail reader(fd);
+  std::vector<LogEntry> entries;
+  reader.poll(&entries);
+  while (!entries.empty()) {  // the rest of a large file
+    std::vector<LogEntry> more;
+    reader.poll(&more);
+    if (more.empty()) break;
+    entries.insert(entries.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  auto wanted = [&](const LogEntry& e) {
+    if ((e.stream == 1 && !out) || (e.stream == 2 && !err)) return false;
+    if (since && e.time_ns < since) return false;
+    if (until && e.time_ns > until) return false;
+    return true;
+  };
+  std::vector<const LogEntry*> sel;
+  for (const auto& e : entries) {
+    if (wanted(e)) sel.push_back(&e);
+  }
+  size_t first = (tail >= 0 && sel.size() > static_cast<size_t>(tail)) ? sel.size() - tail : 0;
+  bool ok = true;
+  std::string buf;
+  for (size_t i = first; i < sel.size() && ok; ++i) {
+    buf += frame(*sel[i], timestamps, tty);
+    if (buf.size() > 64 * 1024) {
+      ok = w.write(buf);
+      buf.clear();
+    }
+  }
+  if (ok && !buf.empty()) ok = w.write(buf);
+  if (ok && follow && (until == 0 || until > now)) {
+    // Follow while the container runs (or until the client goes).
+    uint64_t exits = exitCount(ctx, id);
+    bool running = field<bool>(ctx, id, false, [](const v1::Container& c) {
+      return c.status() == "running" || c.start_pending();
+    });
+    while (ok && running && !w.clientGone()) {
+      bool exited = ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 100);
+      std::vector<LogEntry> more;
+      reader.poll(&more);
+      for (const auto& e : more) {
+        if (!wanted(e)) continue;
+        if (!(ok = w.write(frame(e, timestamps, tty)))) break;
+      }
+      if (exited) break;
+      if (until && ctx.engine->clock()->nowNs() > until) break;
+    }
+  }
+  ::close(fd);
+  if (!w.clientGone()) w.end();
+}
+
+void attachContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  std::string id;
+  if (!resolve(ctx, req, w, &id)) return;
+  if (req.queryBool("stdin")) {
+    bool open_stdin = field<bool>(ctx, id, false, [](const v1::Container& c) { return c.config().open_stdin(); });
+    if (open_stdin) {
+      return sendError(w, InvalidArgument("attaching stdin is not supported yet by arca"));
+    }
+  }
+  bool out = req.queryBool("stdout"), err = req.queryBool("stderr");
+  bool stream = req.queryBool("stream"), logs = req.queryBool("logs");
+  bool tty = field<bool>(ctx, id, false, [](const v1::Container& c) { return c.config().tty(); });
+  uint64_t exits = exitCount(ctx, id);
+  int fd = openLog(ctx, id);
+  if (fd < 0) return sendError(w, Internal("cannot open the container's log"));
+  LogTail reader(fd);
+  if (!logs) reader.seekEnd();
+  w.hijack(tty ? "application/vnd.docker.raw-stream" : muxContentType(req));
+  auto pump = [&]() {
+    std::vector<LogEntry> more;
+    reader.poll(&more);
+    std::string buf;
+    for (const auto& e : more) {
+      if ((e.stream == 1 && !out) || (e.stream == 2 && !err)) continue;
+      buf += frame(e, false, tty);
+    }
+    return buf.empty() || w.write(buf);
+  };
+  bool ok = pump();
+  if (stream) {
+    while (ok) {
+      bool exited = ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 50);
+      ok = pump();
+      if (exited || w.clientGone()) break;
+    }
+  }
+  ::close(fd);
+  w.close();
+}
+
+void renameContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  auto name = req.queryParam("name").value_or("");
+  if (name.empty()) return sendError(w, InvalidArgument("Neither old nor new names may be empty"));
+  auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    return engine::decideRename(s, req.params["id"], name, out);
+  });
+  if (!r.ok()) return sendError(w, r.status());
+  w.send(204, "", "");
+}
+
+}  // namespace
+
+void registerContainerRoutes(Router& r, ApiContext& ctx) {
+  auto bind = [&ctx](void (*fn)(ApiContext&, Request&, ResponseWriter&)) {
+    return [&ctx, fn](Request& q, ResponseWriter& w) { fn(ctx, q, w); };
+  };
+  r.add("POST", "/containers/create", bind(createContainer));
+  r.add("GET", "/containers/json", bind(listContainers));
+  r.add("GET", "/containers/{id}/json", bind(inspectContainer));
+  r.add("POST", "/containers/{id}/start", bind(startContainer));
+  r.add("POST", "/containers/{id}/stop", bind(stopContainer));
+  r.add("POST", "/containers/{id}/restart", bind(restartContainer));
+  r.add("POST", "/containers/{id}/kill", bind(killContainer));
+  r.add("POST", "/containers/{id}/wait", bind(waitContainer));
+  r.add("GET", "/containers/{id}/logs", bind(containerLogs));
+  r.add("POST", "/containers/{id}/attach", bind(attachContainer));
+  r.add("POST", "/containers/{id}/rename", bind(renameContainer));
+  r.add("DELETE", "/containers/{id}", bind(deleteContainer));
+}
+
+}  // namespace arca::api

@@ -1,0 +1,185 @@
+#include "api/events.h"
+
+#include <algorithm>
+
+#include "api/json.h"
+#include "runtime/image/reference.h"
+
+namespace arca::api {
+
+std::string DockerEvent::toJson() const {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  if (type == "container" || type == "image") {
+    jstr(w, "status", action);
+    jstr(w, "id", id);
+    if (!from.empty()) jstr(w, "from", from);
+  }
+  jstr(w, "Type", type);
+  jstr(w, "Action", action);
+  w.Key("Actor");
+  w.StartObject();
+  jstr(w, "ID", id);
+  jstrMap(w, "Attributes", attributes);
+  w.EndObject();
+  jstr(w, "scope", "local");
+  w.Key("time");
+  w.Int64(time_ns / 1000000000);
+  w.Key("timeNano");
+  w.Int64(time_ns);
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+namespace {
+bool labelMatches(const std::map<std::string, std::string>& attrs, const std::string& want) {
+  auto eq = want.find('=');
+  if (eq == std::string::npos) return attrs.count(want) > 0;
+  auto it = attrs.find(want.substr(0, eq));
+  return it != attrs.end() && it->second == want.substr(eq + 1);
+}
+}  // namespace
+
+bool EventFilters::matches(const DockerEvent& e) const {
+  for (const auto& [key, vals] : f) {
+    if (vals.empty()) continue;
+    bool any = false;
+    for (const auto& v : vals) {
+      if (key == "type") {
+        any = e.type == v;
+      } else if (key == "event") {
+        // "health_status" style prefixes match too (Docker matches the action prefix before ':').
+        any = e.action == v || e.action.rfind(v + ":", 0) == 0;
+      } else if (key == "container") {
+        auto n = e.attributes.find("name");
+        any = e.type == "container" &&
+              (e.id == v || e.id.rfind(v, 0) == 0 || (n != e.attributes.end() && n->second == v));
+      } else if (key == "image") {
+        auto im = e.attributes.find("image");
+        auto nm = e.attributes.find("name");
+        std::string vf = image::familiarString(v);
+        if (e.type == "container") {
+          any = im != e.attributes.end() && (im->second == v || image::familiarString(im->second) == vf);
+        } else if (e.type == "image") {
+          any = e.id == v || e.id == "sha256:" + v ||
+                (nm != e.attributes.end() && image::familiarString(nm->second) == vf);
+        }
+      } else if (key == "label") {
+        any = labelMatches(e.attributes, v);
+      } else if (key == "scope") {
+        any = v == "local";
+      } else {
+        any = true;  // unknown keys are rejected by the handler
+      }
+      if (any) break;
+    }
+    if (!any) return false;
+  }
+  return true;
+}
+
+void EventProjector::seed(const v1::State& s) {
+  for (const auto& [id, c] : s.containers()) {
+    ContainerInfo ci{c.name(), c.config().image(), {}};
+    for (const auto& [k, v] : c.config().labels()) ci.labels[k] = v;
+    containers_[id] = std::move(ci);
+  }
+  for (const auto& [id, img] : s.images()) {
+    if (img.record().repo_tags_size() > 0) {
+      image_names_[id] = image::familiarString(img.record().repo_tags(0));
+    }
+  }
+}
+
+void EventProjector::containerEvent(std::vector<DockerEvent>& out, const std::string& action,
+                                    const std::string& id, int64_t t,
+                                    std::map<std::string, std::string> extra) {
+  DockerEvent e;
+  e.type = "container";
+  e.action = action;
+  e.id = id;
+  e.time_ns = t;
+  auto it = containers_.find(id);
+  if (it != containers_.end()) {
+    e.attributes = it->second.labels;
+    e.attributes["name"] = it->second.name;
+    e.attributes["image"] = it->second.image;
+    e.from = it->second.image;
+  }
+  for (auto& [k, v] : extra) e.attributes[k] = v;
+  out.push_back(std::move(e));
+}
+
+std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
+  std::vector<DockerEvent> out;
+  const auto& e = env.event();
+  int64_t t = env.time_ns();
+  switch (e.kind_case()) {
+    case v1::Event::kContainerCreated: {
+      const auto& ev = e.container_created();
+      ContainerInfo ci{ev.name(), ev.config().image(), {}};
+      for (const auto& [k, v] : ev.config().labels()) ci.labels[k] = v;
+      containers_[ev.id()] = std::move(ci);
+      containerEvent(out, "create", ev.id(), t);
+      break;
+    }
+    case v1::Event::kContainerStarted:
+      containerEvent(out, "start", e.container_started().id(), t);
+      if (e.container_started().restart()) containerEvent(out, "restart", e.container_started().id(), t);
+      break;
+    case v1::Event::kContainerSignaled:
+      if (e.container_signaled().error().empty()) {
+        containerEvent(out, "kill", e.container_signaled().id(), t,
+                       {{"signal", std::to_string(e.container_signaled().signal())}});
+      }
+      break;
+    case v1::Event::kContainerExited: {
+      const auto& ev = e.container_exited();
+      containerEvent(out, "die", ev.id(), t, {{"exitCode", std::to_string(ev.exit_code())}});
+      if (ev.stopped_by_request()) containerEvent(out, "stop", ev.id(), t);
+      break;
+    }
+    case v1::Event::kContainerRenamed: {
+      const auto& ev = e.container_renamed();
+      auto it = containers_.find(ev.id());
+      if (it != containers_.end()) it->second.name = ev.new_name();
+      containerEvent(out, "rename", ev.id(), t, {{"oldName", "/" + ev.old_name()}});
+      break;
+    }
+    case v1::Event::kContainerRemoved:
+      containerEvent(out, "destroy", e.container_removed().id(), t);
+      containers_.erase(e.container_removed().id());
+      break;
+    case v1::Event::kImageLoaded: {
+      const auto& rec = e.image_loaded().image();
+      std::string name = rec.repo_tags_size() > 0 ? image::familiarString(rec.repo_tags(0)) : rec.id();
+      if (rec.repo_tags_size() > 0) image_names_[rec.id()] = name;
+      DockerEvent d{"image", "load", rec.id(), "", {{"name", name}}, t};
+      out.push_back(std::move(d));
+      break;
+    }
+    case v1::Event::kImageTagged: {
+      const auto& ev = e.image_tagged();
+      image_names_[ev.id()] = image::familiarString(ev.ref());
+      out.push_back({"image", "tag", ev.id(), "", {{"name", image::familiarString(ev.ref())}}, t});
+      break;
+    }
+    case v1::Event::kImageUntagged: {
+      const auto& ev = e.image_untagged();
+      out.push_back({"image", "untag", ev.id(), "", {{"name", image::familiarString(ev.ref())}}, t});
+      break;
+    }
+    case v1::Event::kImageDeleted: {
+      const auto& id = e.image_deleted().id();
+      auto it = image_names_.find(id);
+      out.push_back({"image", "delete", id, "", {{"name", it != image_names_.end() ? it->second : id}}, t});
+      break;
+    }
+    default:
+      break;
+  }
+  return out;
+}
+
+}  // namespace arca::api

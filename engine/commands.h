@@ -1,0 +1,51 @@
+// Commands (imperative) and their deciders: check a command against State and
+// return the events that record it, or a Status with Docker's wording.
+// Deciders run under the engine lock (Engine::execute) and never touch the
+// outside world; ids, names and times come from the engine's sources.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/clock.h"
+#include "engine/status.h"
+#include "reducers/state.pb.h"
+
+namespace arca::engine {
+
+struct CreateContainer {
+  std::string name;  // "" -> generated
+  v1::ContainerConfig config;
+  v1::HostConfig host_config;
+  std::string platform;
+  std::string expected_image_id;  // the image whose defaults were merged into config
+};
+
+// Returns the new id through *id.
+Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& ids,
+                    std::vector<v1::Event>* out, std::string* id);
+// NotModified when already running.
+Status decideStart(const v1::State& s, const std::string& ref, bool restart,
+                   std::vector<v1::Event>* out, std::string* id);
+// NotModified when not running. `signal` "" -> the container's StopSignal or
+// SIGTERM; `timeout` < -1 -> the container's StopTimeout or 10.
+Status decideStop(const v1::State& s, const std::string& ref, const std::string& signal,
+                  int timeout, std::vector<v1::Event>* out, std::string* id);
+// Conflict when not running; InvalidArgument for a bad signal.
+Status decideKill(const v1::State& s, const std::string& ref, const std::string& signal,
+                  std::vector<v1::Event>* out, std::string* id);
+// Checks that `ref` may be removed (Conflict while running without force).
+Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::string* id,
+                   bool* running);
+Status decideRename(const v1::State& s, const std::string& ref, const std::string& new_name,
+                    std::vector<v1::Event>* out);
+
+// Signal names/numbers as Docker accepts them ("KILL", "SIGKILL", "9").
+// Returns 0 when unknown.
+int parseSignal(const std::string& s);
+std::string signalName(int sig);  // "SIGTERM"
+
+// Docker's container name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+bool validContainerName(const std::string& name);
+
+}  // namespace arca::engine

@@ -1,0 +1,278 @@
+#include "reducers/reduce.h"
+
+#include <algorithm>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+namespace arca::reducers {
+namespace {
+
+using v1::Event;
+
+v1::Container* findContainer(v1::State& s, const std::string& id) {
+  auto it = s.mutable_containers()->find(id);
+  return it == s.mutable_containers()->end() ? nullptr : &it->second;
+}
+
+void removeTagFromImage(v1::State& s, const std::string& ref) {
+  auto t = s.tags().find(ref);
+  if (t == s.tags().end()) return;
+  auto img = s.mutable_images()->find(t->second);
+  if (img != s.mutable_images()->end()) {
+    auto* tags = img->second.mutable_record()->mutable_repo_tags();
+    tags->erase(std::remove(tags->begin(), tags->end(), ref), tags->end());
+  }
+  s.mutable_tags()->erase(ref);
+}
+
+// Points `ref` at image `id`, taking it away from any other image.
+void tagImage(v1::State& s, const std::string& id, const std::string& ref) {
+  auto img = s.mutable_images()->find(id);
+  if (img == s.mutable_images()->end()) return;
+  auto t = s.tags().find(ref);
+  if (t != s.tags().end() && t->second == id) return;
+  removeTagFromImage(s, ref);
+  img->second.mutable_record()->add_repo_tags(ref);
+  (*s.mutable_tags())[ref] = id;
+}
+
+void reduceContainer(v1::State& s, const v1::Envelope& env) {
+  const Event& e = env.event();
+  switch (e.kind_case()) {
+    case Event::kContainerCreated: {
+      const auto& ev = e.container_created();
+      v1::Container c;
+      c.set_id(ev.id());
+      c.set_name(ev.name());
+      c.set_image_id(ev.image_id());
+      *c.mutable_config() = ev.config();
+      *c.mutable_host_config() = ev.host_config();
+      c.set_path(ev.path());
+      *c.mutable_args() = ev.args();
+      c.set_created_ns(env.time_ns());
+      c.set_created_seq(env.seq());
+      c.set_status("created");
+      c.set_platform(ev.platform());
+      (*s.mutable_containers())[ev.id()] = std::move(c);
+      (*s.mutable_names())[ev.name()] = ev.id();
+      break;
+    }
+    case Event::kContainerStartRequested: {
+      auto* c = findContainer(s, e.container_start_requested().id());
+      if (!c) break;
+      c->set_start_requests(c->start_requests() + 1);
+      c->set_start_pending(true);
+      c->set_stop_requested(false);
+      break;
+    }
+    case Event::kContainerStarted: {
+      const auto& ev = e.container_started();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      c->set_status("running");
+      c->set_pid(ev.pid());
+      c->set_started_ns(env.time_ns());
+      c->set_exit_code(0);
+      c->set_error("");
+      c->set_oom_killed(false);
+      c->set_start_count(c->start_count() + 1);
+      c->set_start_pending(false);
+      c->set_start_outcome_seq(ev.request_seq());
+      break;
+    }
+    case Event::kContainerStartFailed: {
+      const auto& ev = e.container_start_failed();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      // Docker leaves a never-started container "created" and records the error.
+      c->set_status(c->start_count() == 0 ? "created" : "exited");
+      c->set_pid(0);
+      c->set_exit_code(ev.exit_code());
+      c->set_error(ev.message());
+      c->set_start_pending(false);
+      c->set_exit_count(c->exit_count() + 1);
+      c->set_start_outcome_seq(ev.request_seq());
+      if (c->start_count() > 0) c->set_finished_ns(env.time_ns());
+      break;
+    }
+    case Event::kContainerStopRequested: {
+      auto* c = findContainer(s, e.container_stop_requested().id());
+      if (c) c->set_stop_requested(true);
+      break;
+    }
+    case Event::kContainerKillRequested:
+      break;  // intent only; the outcome (ContainerSignaled) updates State
+    case Event::kContainerSignaled: {
+      const auto& ev = e.container_signaled();
+      auto* c = findContainer(s, ev.id());
+      if (!c || ev.request_seq() == 0) break;
+      c->set_signal_outcome_seq(ev.request_seq());
+      c->set_signal_error(ev.error());
+      break;
+    }
+    case Event::kContainerExited: {
+      const auto& ev = e.container_exited();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      c->set_status("exited");
+      c->set_pid(0);
+      c->set_exit_code(ev.exit_code());
+      c->set_oom_killed(ev.oom_killed());
+      c->set_error(ev.error());
+      c->set_finished_ns(env.time_ns());
+      c->set_exit_count(c->exit_count() + 1);
+      c->set_stop_requested(false);
+      c->set_start_pending(false);
+      break;
+    }
+    case Event::kContainerReattached: {
+      const auto& ev = e.container_reattached();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      c->set_status("running");
+      c->set_pid(ev.pid());
+      break;
+    }
+    case Event::kContainerRemoved: {
+      const auto& id = e.container_removed().id();
+      auto it = s.mutable_containers()->find(id);
+      if (it == s.mutable_containers()->end()) break;
+      auto n = s.mutable_names()->find(it->second.name());
+      if (n != s.mutable_names()->end() && n->second == id) s.mutable_names()->erase(n);
+      s.mutable_containers()->erase(it);
+      break;
+    }
+    case Event::kContainerRenamed: {
+      const auto& ev = e.container_renamed();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      s.mutable_names()->erase(c->name());
+      c->set_name(ev.new_name());
+      (*s.mutable_names())[ev.new_name()] = ev.id();
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void reduceImage(v1::State& s, const v1::Envelope& env) {
+  const Event& e = env.event();
+  switch (e.kind_case()) {
+    case Event::kImageLoaded: {
+      const auto& rec = e.image_loaded().image();
+      auto it = s.mutable_images()->find(rec.id());
+      if (it == s.mutable_images()->end()) {
+        v1::Image img;
+        *img.mutable_record() = rec;
+        img.mutable_record()->clear_repo_tags();
+        img.set_loaded_ns(env.time_ns());
+        (*s.mutable_images())[rec.id()] = std::move(img);
+      }
+      for (const auto& ref : rec.repo_tags()) tagImage(s, rec.id(), ref);
+      break;
+    }
+    case Event::kImageTagged:
+      tagImage(s, e.image_tagged().id(), e.image_tagged().ref());
+      break;
+    case Event::kImageUntagged: {
+      auto t = s.tags().find(e.image_untagged().ref());
+      if (t != s.tags().end() && t->second == e.image_untagged().id()) {
+        removeTagFromImage(s, e.image_untagged().ref());
+      }
+      break;
+    }
+    case Event::kImageDeleted: {
+      const auto& id = e.image_deleted().id();
+      auto it = s.mutable_images()->find(id);
+      if (it == s.mutable_images()->end()) break;
+      for (const auto& ref : it->second.record().repo_tags()) s.mutable_tags()->erase(ref);
+      s.mutable_images()->erase(it);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void reduceNetworkVolume(v1::State& s, const v1::Envelope& env) {
+  const Event& e = env.event();
+  switch (e.kind_case()) {
+    case Event::kNetworkCreated: {
+      const auto& ev = e.network_created();
+      v1::Network n;
+      n.set_id(ev.id());
+      n.set_name(ev.name());
+      n.set_driver(ev.driver());
+      n.set_scope(ev.scope());
+      n.set_internal(ev.internal());
+      *n.mutable_labels() = ev.labels();
+      n.set_subnet(ev.subnet());
+      n.set_gateway(ev.gateway());
+      n.set_created_ns(env.time_ns());
+      (*s.mutable_networks())[ev.id()] = std::move(n);
+      break;
+    }
+    case Event::kNetworkRemoved:
+      s.mutable_networks()->erase(e.network_removed().id());
+      s.mutable_ipam()->erase(e.network_removed().id());
+      break;
+    case Event::kIpAllocated: {
+      const auto& ev = e.ip_allocated();
+      (*(*s.mutable_ipam())[ev.network_id()].mutable_allocated())[ev.address()] = ev.owner();
+      break;
+    }
+    case Event::kIpReleased: {
+      const auto& ev = e.ip_released();
+      auto it = s.mutable_ipam()->find(ev.network_id());
+      if (it != s.mutable_ipam()->end()) it->second.mutable_allocated()->erase(ev.address());
+      break;
+    }
+    case Event::kVolumeCreated: {
+      const auto& ev = e.volume_created();
+      v1::Volume v;
+      v.set_name(ev.name());
+      v.set_driver(ev.driver());
+      *v.mutable_labels() = ev.labels();
+      *v.mutable_options() = ev.options();
+      v.set_anonymous(ev.anonymous());
+      v.set_created_ns(env.time_ns());
+      (*s.mutable_volumes())[ev.name()] = std::move(v);
+      break;
+    }
+    case Event::kVolumeRemoved:
+      s.mutable_volumes()->erase(e.volume_removed().name());
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+void reduce(v1::State& state, const v1::Envelope& env) {
+  state.set_seq(env.seq());
+  state.set_last_time_ns(env.time_ns());
+  const int k = env.event().kind_case();
+  if (k >= 10 && k < 30) {
+    reduceContainer(state, env);
+  } else if (k >= 30 && k < 50) {
+    reduceImage(state, env);
+  } else if (k >= 50 && k < 90) {
+    reduceNetworkVolume(state, env);
+  }
+}
+
+std::string serializeState(const v1::State& state) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    state.SerializeToCodedStream(&cos);
+  }
+  return out;
+}
+
+}  // namespace arca::reducers

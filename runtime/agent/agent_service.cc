@@ -1,0 +1,75 @@
+#include "runtime/agent/agent_service.h"
+
+namespace arca::agent {
+namespace {
+
+grpc::Status toGrpc(const arca::Status& s) {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  switch (s.code()) {
+    case Code::kOk: return grpc::Status::OK;
+    case Code::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
+    case Code::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
+    case Code::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
+    case Code::kCanceled: code = grpc::StatusCode::CANCELLED; break;
+    case Code::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
+    // Runtime failures travel as UNKNOWN, like containerd: the text is what matters.
+    default: code = grpc::StatusCode::UNKNOWN; break;
+  }
+  return grpc::Status(code, s.message());
+}
+
+}  // namespace
+
+grpc::Status AgentService::Start(grpc::ServerContext*, const v1::StartRequest*,
+                                 v1::StartResponse* resp) {
+  auto pid = supervisor_->start();
+  if (!pid.ok()) return toGrpc(pid.status());
+  resp->set_pid(*pid);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Signal(grpc::ServerContext*, const v1::SignalRequest* req,
+                                  v1::SignalResponse*) {
+  if (req->signal() <= 0 || req->signal() >= 65) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid signal");
+  }
+  return toGrpc(supervisor_->signal(req->signal()));
+}
+
+grpc::Status AgentService::Wait(grpc::ServerContext* ctx, const v1::WaitRequest*,
+                                v1::WaitResponse* resp) {
+  Snapshot s;
+  // A sync handler cannot be told about cancellation: poll it (once a second),
+  // so a Wait from a dead arcad frees its thread.
+  auto st = supervisor_->wait([ctx] { return ctx->IsCancelled(); }, &s);
+  if (!st.ok()) return toGrpc(st);
+  resp->set_exit_code(s.exit_code);
+  resp->set_oom_killed(s.oom_killed);
+  resp->set_finished_ns(s.finished_ns);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*,
+                                  v1::StatusResponse* resp) {
+  Snapshot s = supervisor_->snapshot();
+  switch (s.phase) {
+    case Phase::kCreated: resp->set_phase(v1::StatusResponse::CREATED); break;
+    case Phase::kStarting:
+    case Phase::kRunning: resp->set_phase(v1::StatusResponse::RUNNING); break;
+    case Phase::kExited: resp->set_phase(v1::StatusResponse::EXITED); break;
+    case Phase::kFailed: resp->set_phase(v1::StatusResponse::FAILED); break;
+  }
+  resp->set_pid(s.pid);
+  resp->set_exit_code(s.exit_code);
+  resp->set_error(s.error);
+  resp->set_finished_ns(s.finished_ns);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Shutdown(grpc::ServerContext*, const v1::ShutdownRequest*,
+                                    v1::ShutdownResponse*) {
+  supervisor_->shutdown();
+  return grpc::Status::OK;
+}
+
+}  // namespace arca::agent

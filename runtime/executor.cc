@@ -1,0 +1,388 @@
+#include "runtime/executor.h"
+
+#include <csignal>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/commands.h"
+
+namespace arca::runtime {
+
+namespace fs = std::filesystem;
+
+Executor::Executor(engine::Engine* engine, SandboxDriver* driver, image::ImageStore* images,
+                   ExecutorOptions opts)
+    : engine_(engine), driver_(driver), images_(images), opts_(std::move(opts)) {}
+
+Executor::~Executor() { stop(); }
+
+std::string Executor::logPath(const std::string& id) const {
+  return opts_.containers_dir + "/" + id + "/" + id + "-json.log";
+}
+
+void Executor::start() {
+  reconcile();
+  uint64_t durable_at = 0;
+  sub_ = engine_->log()->subscribe(
+      [this](const v1::Envelope& env) {
+        onEvent(env);
+        return true;
+      },
+      &durable_at);
+  // No intent can be appended between reconcile() and subscribe(): the API
+  // does not serve yet, and reconcile() records outcomes only.
+}
+
+void Executor::stop() {
+  if (stopping_.exchange(true)) return;
+  if (sub_) engine_->log()->unsubscribe(sub_);
+  std::unique_lock<std::mutex> lk(mu_);
+  // Strands finish their queued work; watchers blocked in wait() are abandoned.
+  idle_cv_.wait_for(lk, std::chrono::seconds(5), [&] { return strands_.empty(); });
+}
+
+void Executor::spawn(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++threads_;
+  }
+  std::thread([this, fn = std::move(fn)] {
+    fn();
+    std::lock_guard<std::mutex> lk(mu_);
+    --threads_;
+    idle_cv_.notify_all();
+  }).detach();
+}
+
+void Executor::post(const std::string& id, std::function<void()> task) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto& q = strands_[id];
+  bool start_thread = q.empty();
+  q.push_back(std::move(task));
+  if (!start_thread) return;
+  ++threads_;
+  std::thread([this, id] {
+    for (;;) {
+      std::function<void()> t;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        auto& q = strands_[id];
+        t = std::move(q.front());
+      }
+      t();
+      std::lock_guard<std::mutex> lk(mu_);
+      auto& q = strands_[id];
+      q.pop_front();
+      if (q.empty()) {
+        strands_.erase(id);
+        --threads_;
+        idle_cv_.notify_all();
+        return;
+      }
+    }
+  }).detach();
+}
+
+void Executor::onEvent(const v1::Envelope& env) {
+  // Runs on the appender thread: only queue work here.
+  if (stopping_) return;
+  const auto& e = env.event();
+  switch (e.kind_case()) {
+    case v1::Event::kContainerStartRequested: {
+      const auto& ev = e.container_start_requested();
+      uint64_t seq = env.seq();
+      bool restart = ev.restart();
+      post(ev.id(), [this, id = ev.id(), seq, restart] { doStart(id, seq, restart); });
+      break;
+    }
+    case v1::Event::kContainerStopRequested: {
+      const auto& ev = e.container_stop_requested();
+      int sig = engine::parseSignal(ev.signal());
+      int timeout = ev.timeout_s();
+      post(ev.id(), [this, id = ev.id(), sig, timeout] { doStop(id, sig, timeout); });
+      break;
+    }
+    case v1::Event::kContainerKillRequested: {
+      const auto& ev = e.container_kill_requested();
+      uint64_t seq = env.seq();
+      int sig = ev.signal();
+      // Kills bypass the strand's queue order only in that they do not wait for
+      // a stop's time-out (which runs off-strand).
+      post(ev.id(), [this, id = ev.id(), sig, seq] { doKill(id, sig, seq); });
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+namespace {
+int startFailureCode(const std::string& msg) {
+  if (msg.find("executable file not found") != std::string::npos ||
+      msg.find("no such file or directory") != std::string::npos) {
+    return 127;
+  }
+  if (msg.find("permission denied") != std::string::npos) return 126;
+  return 128;
+}
+}  // namespace
+
+void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart) {
+  SandboxSpec spec;
+  v1::ImageRecord image;
+  bool found = engine_->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) return false;
+    const auto& c = it->second;
+    spec.id = id;
+    spec.args.push_back(c.path());
+    for (const auto& a : c.args()) spec.args.push_back(a);
+    for (const auto& e : c.config().env()) spec.env.push_back(e);
+    spec.cwd = c.config().working_dir().empty() ? "/" : c.config().working_dir();
+    spec.user = c.config().user();
+    spec.hostname = c.config().hostname().empty() ? id.substr(0, 12) : c.config().hostname();
+    spec.network_mode = c.host_config().network_mode();
+    spec.readonly_rootfs = c.host_config().readonly_rootfs();
+    auto img = s.images().find(c.image_id());
+    if (img != s.images().end()) image = img->second.record();
+    return true;
+  });
+  if (!found) return;
+  spec.log_path = logPath(id);
+  std::error_code ec;
+  fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
+
+  auto fail = [&](const std::string& msg) {
+    spdlog::info("executor: start of {} failed: {}", id.substr(0, 12), msg);
+    v1::Event e;
+    auto* ev = e.mutable_container_start_failed();
+    ev->set_id(id);
+    ev->set_message(msg);
+    ev->set_exit_code(startFailureCode(msg));
+    ev->set_request_seq(request_seq);
+    engine_->record({e});
+  };
+  if (image.id().empty()) return fail("image of container " + id + " is gone");
+  auto dirs = images_->layerDirs(image);
+  if (!dirs.ok()) return fail(dirs.status().message());
+  spec.lower_dirs = *dirs;
+
+  auto r = driver_->start(spec);
+  if (!r.ok()) {
+    Status cst = driver_->cleanup(id);
+    (void)cst;
+    return fail(r.status().message());
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    watching_.insert(id);
+  }
+  v1::Event e;
+  auto* ev = e.mutable_container_started();
+  ev->set_id(id);
+  ev->set_pid(r->pid);
+  ev->set_restart(restart);
+  ev->set_request_seq(request_seq);
+  engine_->record({e});
+  spawn([this, id] { watchExit(id); });
+}
+
+void Executor::watchExit(const std::string& id) {
+  auto r = driver_->wait(id);
+  if (stopping_) return;  // abandoned: the next arcad reattaches
+  ExitResult res;
+  std::string err;
+  if (r.ok()) {
+    res = *r;
+  } else {
+    res.exit_code = 255;
+    err = r.status().message();
+  }
+  // Tear the sandbox down before recording the exit, so a `docker start`
+  // answered after the exit never races with this cleanup.
+  Status cst = driver_->cleanup(id);
+  if (!cst.ok()) spdlog::warn("executor: cleanup of {}: {}", id.substr(0, 12), cst.toString());
+  bool stopped = false;
+  bool auto_remove = false;
+  engine_->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) return 0;
+    stopped = it->second.stop_requested();
+    auto_remove = it->second.host_config().auto_remove();
+    return 0;
+  });
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    watching_.erase(id);
+  }
+  v1::Event e;
+  auto* ev = e.mutable_container_exited();
+  ev->set_id(id);
+  ev->set_exit_code(res.exit_code);
+  ev->set_oom_killed(res.oom_killed);
+  ev->set_error(err);
+  ev->set_stopped_by_request(stopped);
+  engine_->record({e});
+  if (auto_remove) {
+    Status st = removeContainer(id);
+    if (!st.ok()) spdlog::warn("executor: auto-remove of {}: {}", id.substr(0, 12), st.toString());
+  }
+}
+
+void Executor::doStop(const std::string& id, int signal, int timeout_s) {
+  uint64_t exits = 0;
+  bool running = engine_->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) return false;
+    exits = it->second.exit_count();
+    return it->second.status() == "running";
+  });
+  if (!running) return;
+  auto exited = [id, exits](const v1::State& s) {
+    auto it = s.containers().find(id);
+    return it == s.containers().end() || it->second.exit_count() > exits;
+  };
+  auto send = [&](int sig) {
+    Status st = driver_->signal(id, sig);
+    v1::Event e;
+    auto* ev = e.mutable_container_signaled();
+    ev->set_id(id);
+    ev->set_signal(sig);
+    if (!st.ok()) ev->set_error(st.message());
+    engine_->record({e});
+  };
+  if (signal != SIGKILL) {
+    send(signal);
+    if (timeout_s < 0) return;  // wait forever for the process to obey
+    // The escalation waits off-strand so that a kill queued meanwhile runs now.
+    spawn([this, id, exits, timeout_s, exited] {
+      if (engine_->waitUntil(exited, [this] { return stopping_.load(); }, timeout_s * 1000)) return;
+      if (stopping_) return;
+      post(id, [this, id, exits] {
+        bool still = engine_->read([&](const v1::State& s) {
+          auto it = s.containers().find(id);
+          return it != s.containers().end() && it->second.exit_count() == exits &&
+                 it->second.status() == "running";
+        });
+        if (!still) return;
+        Status st = driver_->signal(id, SIGKILL);
+        v1::Event e;
+        auto* ev = e.mutable_container_signaled();
+        ev->set_id(id);
+        ev->set_signal(SIGKILL);
+        if (!st.ok()) ev->set_error(st.message());
+        engine_->record({e});
+      });
+    });
+    return;
+  }
+  send(SIGKILL);
+}
+
+void Executor::doKill(const std::string& id, int signal, uint64_t request_seq) {
+  Status st = driver_->signal(id, signal);
+  v1::Event e;
+  auto* ev = e.mutable_container_signaled();
+  ev->set_id(id);
+  ev->set_signal(signal);
+  ev->set_request_seq(request_seq);
+  if (!st.ok()) ev->set_error(st.message());
+  engine_->record({e});
+}
+
+Status Executor::removeContainer(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!removing_.insert(id).second) {
+      return Conflict("removal of container " + id + " is already in progress");
+    }
+  }
+  struct Done {
+    Executor* e;
+    std::string id;
+    ~Done() {
+      std::lock_guard<std::mutex> lk(e->mu_);
+      e->removing_.erase(id);
+    }
+  } done{this, id};
+  bool exists = engine_->read([&](const v1::State& s) { return s.containers().count(id) > 0; });
+  if (!exists) return NotFound("No such container: " + id);
+  Status st = driver_->remove(id);
+  if (!st.ok()) return st;
+  std::error_code ec;
+  fs::remove_all(opts_.containers_dir + "/" + id, ec);
+  v1::Event e;
+  e.mutable_container_removed()->set_id(id);
+  engine_->record({e});
+  return Status::Ok();
+}
+
+void Executor::reconcile() {
+  struct Item {
+    std::string id;
+    bool start_pending;
+    uint64_t request_seq;
+    bool auto_remove;
+  };
+  std::vector<Item> items;
+  engine_->read([&](const v1::State& s) {
+    for (const auto& [id, c] : s.containers()) {
+      if (c.status() == "running" || c.start_pending()) {
+        items.push_back({id, c.start_pending(), 0, c.host_config().auto_remove()});
+      }
+    }
+    return 0;
+  });
+  for (const auto& it : items) {
+    ProbeResult p = driver_->probe(it.id);
+    if (p.phase == ProbeResult::Phase::kRunning || p.phase == ProbeResult::Phase::kCreated) {
+      spdlog::info("executor: reattached to {} (pid {})", it.id.substr(0, 12), p.pid);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        watching_.insert(it.id);
+      }
+      v1::Event e;
+      if (it.start_pending) {
+        auto* ev = e.mutable_container_started();
+        ev->set_id(it.id);
+        ev->set_pid(p.pid);
+      } else {
+        auto* ev = e.mutable_container_reattached();
+        ev->set_id(it.id);
+        ev->set_pid(p.pid);
+      }
+      engine_->record({e});
+      spawn([this, id = it.id] { watchExit(id); });
+      continue;
+    }
+    Status cst = driver_->cleanup(it.id);
+    (void)cst;
+    v1::Event e;
+    if (it.start_pending && p.phase != ProbeResult::Phase::kExited) {
+      auto* ev = e.mutable_container_start_failed();
+      ev->set_id(it.id);
+      ev->set_message(p.error.empty() ? "arcad restarted while the container was starting"
+                                      : p.error);
+      ev->set_exit_code(128);
+    } else {
+      auto* ev = e.mutable_container_exited();
+      ev->set_id(it.id);
+      ev->set_observed_after_restart(true);
+      if (p.phase == ProbeResult::Phase::kExited) {
+        ev->set_exit_code(p.exit.exit_code);
+        ev->set_oom_killed(p.exit.oom_killed);
+      } else {
+        ev->set_exit_code(255);
+        ev->set_error("the container's sandbox disappeared while arcad was down");
+      }
+    }
+    engine_->record({e});
+    if (it.auto_remove) {
+      Status st = removeContainer(it.id);
+      (void)st;
+    }
+  }
+}
+
+}  // namespace arca::runtime

@@ -1,0 +1,80 @@
+// The container executor: reacts to intent events from the log's tail
+// (ContainerStartRequested, ContainerStopRequested, ContainerKillRequested),
+// drives the sandbox driver, and reports outcomes as events through
+// Engine::record(). It never writes State directly (STYLE 5).
+//
+// Threads: the log's appender thread only queues work (subscriber callback).
+// Work for one container runs on that container's strand (a thread that
+// drains its queue, in log order); different containers run concurrently.
+// Each running container has one exit-watcher thread blocked in
+// SandboxDriver::wait(). Stop time-outs run on their own short-lived threads.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "engine/engine.h"
+#include "runtime/image/image_store.h"
+#include "runtime/sandbox_driver.h"
+
+namespace arca::runtime {
+
+struct ExecutorOptions {
+  std::string containers_dir;  // <data-root>/containers: per-container logs + writable layers
+};
+
+class Executor {
+ public:
+  Executor(engine::Engine* engine, SandboxDriver* driver, image::ImageStore* images,
+           ExecutorOptions opts);
+  ~Executor();
+
+  // Reconciles State with the world (reattach to live sandboxes, record exits
+  // of dead ones), then subscribes to the log's tail. Call once at start-up,
+  // after recovery and before the API serves.
+  void start();
+  // Unsubscribes and waits for queued work. Exit watchers are abandoned (the
+  // agents keep running; the next arcad reattaches).
+  void stop();
+
+  // Removes a stopped container: sandbox, writable layer, logs; then records
+  // ContainerRemoved. Blocking; any thread. The caller checked it may go.
+  Status removeContainer(const std::string& id);
+
+  // The json-file log of a container.
+  std::string logPath(const std::string& id) const;
+
+ private:
+  void onEvent(const v1::Envelope& env);
+  void post(const std::string& id, std::function<void()> task);
+  void doStart(const std::string& id, uint64_t request_seq, bool restart);
+  void doStop(const std::string& id, int signal, int timeout_s);
+  void doKill(const std::string& id, int signal, uint64_t request_seq);
+  void watchExit(const std::string& id);
+  void reconcile();
+  void spawn(std::function<void()> fn);
+
+  engine::Engine* engine_;
+  SandboxDriver* driver_;
+  image::ImageStore* images_;
+  ExecutorOptions opts_;
+  uint64_t sub_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  std::map<std::string, std::deque<std::function<void()>>> strands_;
+  std::set<std::string> watching_;  // containers with an exit watcher
+  std::set<std::string> removing_;  // removals in progress
+  int threads_ = 0;                 // strand + helper threads alive
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace arca::runtime

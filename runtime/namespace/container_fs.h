@@ -1,0 +1,63 @@
+// Looking into a container's root filesystem from the host, the way the
+// container will see it: every path is resolved with openat2(RESOLVE_IN_ROOT),
+// so absolute symlinks and ".." in an image never lead out to the host.
+// Stateless functions, safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace arca::runtime {
+
+// Docker's default $PATH for Linux containers.
+inline constexpr char kDefaultPathEnv[] =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// An O_PATH descriptor of a root directory; closes on destruction.
+class RootDir {
+ public:
+  static StatusOr<RootDir> open(const std::string& path);
+  RootDir(RootDir&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  RootDir& operator=(RootDir&& o) noexcept;
+  RootDir(const RootDir&) = delete;
+  RootDir& operator=(const RootDir&) = delete;
+  ~RootDir();
+  int fd() const { return fd_; }
+
+  // Contents of `path` inside the root; nullopt if it does not exist or is
+  // not a readable regular file.
+  std::optional<std::string> readFile(const std::string& path) const;
+
+ private:
+  explicit RootDir(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+// What Go's exec.LookPath does inside the container for a bare command name:
+// the first `dir/file` in `path_env` that is not a directory and has an
+// execute bit. Relative $PATH entries are taken relative to `cwd`. Errors
+// carry Docker's text: exec: "nope": executable file not found in $PATH
+StatusOr<std::string> lookPath(const RootDir& root, const std::string& file,
+                               const std::string& path_env, const std::string& cwd);
+
+struct ResolvedUser {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> additional_gids;
+  std::string home = "/";
+};
+
+// libcontainer's GetExecUser: `spec` is "", "user", "uid", "user:group" or
+// "uid:gid"; passwd/group are the files' contents (nullopt when missing).
+// Errors use Docker's text ("unable to find user nope: no matching entries in
+// passwd file").
+StatusOr<ResolvedUser> resolveUser(std::string_view spec,
+                                   const std::optional<std::string>& passwd,
+                                   const std::optional<std::string>& group);
+
+}  // namespace arca::runtime

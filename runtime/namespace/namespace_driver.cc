@@ -1,0 +1,827 @@
+#include "runtime/namespace/namespace_driver.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+
+#include <grpcpp/grpcpp.h>
+#include <rapidjson/document.h>
+#include <spdlog/spdlog.h>
+
+#include "runtime/agent.grpc.pb.h"
+#include "runtime/namespace/container_fs.h"
+#include "runtime/namespace/oci_config.h"
+
+namespace arca::runtime {
+namespace {
+
+namespace v1 = arca::agent::v1;
+
+constexpr auto kAgentReadyTimeout = std::chrono::seconds(5);
+constexpr auto kStartRpcTimeout = std::chrono::seconds(120);
+constexpr auto kProbeTimeout = std::chrono::seconds(2);
+constexpr auto kSignalTimeout = std::chrono::seconds(10);
+constexpr auto kShutdownTimeout = std::chrono::seconds(20);
+constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;  // 107
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto logger = [] {
+    auto l = spdlog::get("runtime");
+    return l ? l : spdlog::default_logger();
+  }();
+  return logger;
+}
+
+std::string errnoText(const std::string& what) { return what + ": " + strerror(errno); }
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0;
+}
+
+Status mkdirAll(const std::string& path, mode_t mode) {
+  std::string cur;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    if (!cur.empty() && mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return Internal(errnoText("mkdir " + cur));
+    }
+    pos = next + 1;
+  }
+  return Status::Ok();
+}
+
+Status writeFile(const std::string& path, const std::string& data, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Internal(errnoText("open " + tmp));
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return Internal(errnoText("write " + path));
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string findInPath(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  std::stringstream dirs(path ? path : kDefaultPathEnv);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Mount points at or below `prefix`, deepest first (from /proc/self/mountinfo).
+std::vector<std::string> mountsUnder(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mnt;
+    fields >> id >> parent >> devno >> root >> mnt;
+    std::string decoded;  // octal escapes: \040 for space etc.
+    for (size_t i = 0; i < mnt.size(); ++i) {
+      if (mnt[i] == '\\' && i + 3 < mnt.size()) {
+        decoded += static_cast<char>(std::stoi(mnt.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        decoded += mnt[i];
+      }
+    }
+    if (decoded == prefix || decoded.compare(0, prefix.size() + 1, prefix + "/") == 0) {
+      out.push_back(decoded);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
+Status unmountAll(const std::string& prefix) {
+  for (int round = 0; round < 16; ++round) {
+    auto mounts = mountsUnder(prefix);
+    if (mounts.empty()) return Status::Ok();
+    for (const auto& m : mounts) {
+      if (umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+        return Internal(errnoText("umount " + m));
+      }
+    }
+  }
+  return Internal("mounts left under " + prefix);
+}
+
+// rm -rf that never leaves the file system of `path` (a mount that failed to
+// go away must not take the image layers with it).
+Status removeTree(const std::string& path) {
+  struct stat top {};
+  if (lstat(path.c_str(), &top) != 0) {
+    return errno == ENOENT ? Status::Ok() : Internal(errnoText("stat " + path));
+  }
+  std::function<Status(int, const char*, const std::string&)> rm =
+      [&](int parent, const char* name, const std::string& shown) -> Status {
+    struct stat st {};
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno == ENOENT ? Status::Ok() : Internal(errnoText("stat " + shown));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (st.st_dev != top.st_dev) return Internal("refusing to remove mount point " + shown);
+      int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return Internal(errnoText("open " + shown));
+      DIR* dir = fdopendir(fd);
+      if (!dir) {
+        close(fd);
+        return Internal(errnoText("opendir " + shown));
+      }
+      Status result;
+      std::vector<std::string> names;
+      while (dirent* e = readdir(dir)) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+      }
+      for (const auto& n : names) {
+        result = rm(dirfd(dir), n.c_str(), shown + "/" + n);
+        if (!result.ok()) break;
+      }
+      closedir(dir);
+      if (!result.ok()) return result;
+      if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return Internal(errnoText("rmdir " + shown));
+      }
+      return Status::Ok();
+    }
+    if (unlinkat(parent, name, 0) != 0 && errno != ENOENT) {
+      return Internal(errnoText("unlink " + shown));
+    }
+    return Status::Ok();
+  };
+  return rm(AT_FDCWD, path.c_str(), path);
+}
+
+bool validId(const std::string& id) {
+  if (id.size() < 16 || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Runs argv to completion with stdio on /dev/null; returns the wait status.
+// `private_mounts`: in a private mount namespace without the cgroup2 mount
+// (what crun needs on a hybrid cgroup host).
+int runAndWait(const std::vector<std::string>& argv, bool private_mounts) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return W_EXITCODE(127, 0);
+  pid_t pid = _Fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (private_mounts &&
+        (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0 ||
+         umount2("/sys/fs/cgroup/unified", MNT_DETACH) != 0)) {
+      _exit(127);
+    }
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  close(devnull);
+  if (pid < 0) return W_EXITCODE(127, 0);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 0;  // ECHILD: someone else reaped it (SIGCHLD ignored)
+  }
+  return status;
+}
+
+std::shared_ptr<grpc::Channel> agentChannel(const std::string& socket) {
+  grpc::ChannelArguments args;
+  // A fresh subchannel per call: a global one may sit in reconnect back-off
+  // after the agent was down, while a new agent already listens.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+}
+
+std::optional<ExitResult> readExitFile(const std::string& path) {
+  auto text = readFile(path);
+  if (!text) return std::nullopt;
+  rapidjson::Document doc;
+  doc.Parse(text->c_str());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("exit_code") ||
+      !doc["exit_code"].IsInt()) {
+    return std::nullopt;
+  }
+  ExitResult r;
+  r.exit_code = doc["exit_code"].GetInt();
+  if (doc.HasMember("finished_ns") && doc["finished_ns"].IsInt64()) {
+    r.finished_ns = doc["finished_ns"].GetInt64();
+  }
+  if (doc.HasMember("oom_killed") && doc["oom_killed"].IsBool()) {
+    r.oom_killed = doc["oom_killed"].GetBool();
+  }
+  return r;
+}
+
+// The host's resolv.conf as Docker hands it to containers: loopback
+// nameservers cannot work from another network namespace, so they go; with
+// none left, Docker's defaults (Google's public DNS) are used.
+std::string containerResolvConf() {
+  std::string path = "/etc/resolv.conf";
+  auto text = readFile(path);
+  if (text && text->find("nameserver 127.0.0.53") != std::string::npos &&
+      exists("/run/systemd/resolve/resolv.conf")) {
+    text = readFile("/run/systemd/resolve/resolv.conf");  // behind systemd-resolved
+  }
+  std::string out;
+  bool have_ns = false;
+  std::istringstream lines(text.value_or(""));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string k, v;
+    f >> k >> v;
+    if (k == "nameserver") {
+      if (v.rfind("127.", 0) == 0 || v == "::1") continue;
+      have_ns = true;
+    }
+    out += line + "\n";
+  }
+  if (!have_ns) out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+  return out;
+}
+
+std::string hostsFile(const std::string& hostname) {
+  return "127.0.0.1\tlocalhost\n"
+         "::1\tlocalhost ip6-localhost ip6-loopback\n"
+         "fe00::0\tip6-localnet\n"
+         "ff00::0\tip6-mcastprefix\n"
+         "ff02::1\tip6-allnodes\n"
+         "ff02::2\tip6-allrouters\n"
+         "127.0.0.1\t" +
+         hostname + "\n";
+}
+
+// Mounts overlayfs. Long option strings (many layers) exceed the page the
+// kernel accepts; then, like Docker, the lower dirs are given relative to
+// their common parent from a child that chdir()s there.
+Status mountOverlay(const std::vector<std::string>& lowers, const std::string& upper,
+                    const std::string& work, const std::string& target) {
+  for (const auto& p : lowers) {
+    if (p.empty() || p.find_first_of(":,\n") != std::string::npos || p.front() != '/') {
+      return InvalidArgument("unusable layer path " + p);
+    }
+  }
+  std::string extra = exists("/sys/module/overlay/parameters/index") ? ",index=off" : "";
+  auto data = [&](const std::vector<std::string>& ls) {
+    std::string d = "lowerdir=";
+    for (size_t i = 0; i < ls.size(); ++i) d += (i ? ":" : "") + ls[i];
+    return d + ",upperdir=" + upper + ",workdir=" + work + extra;
+  };
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::string full = data(lowers);
+  if (full.size() < page) {
+    if (mount("overlay", target.c_str(), "overlay", 0, full.c_str()) != 0) {
+      return Internal(errnoText("mount overlay on " + target));
+    }
+    return Status::Ok();
+  }
+  std::string common = lowers[0].substr(0, lowers[0].rfind('/'));
+  for (const auto& p : lowers) {
+    while (!common.empty() && p.compare(0, common.size() + 1, common + "/") != 0) {
+      common = common.substr(0, common.rfind('/'));
+    }
+  }
+  if (common.empty()) return InvalidArgument("too many layers for one overlay mount");
+  std::vector<std::string> rel;
+  for (const auto& p : lowers) rel.push_back(p.substr(common.size() + 1));
+  std::string short_data = data(rel);
+  if (short_data.size() >= page) return InvalidArgument("too many layers for one overlay mount");
+  pid_t pid = _Fork();
+  if (pid == 0) {
+    if (chdir(common.c_str()) != 0) _exit(errno);
+    _exit(mount("overlay", target.c_str(), "overlay", 0, short_data.c_str()) == 0 ? 0 : errno);
+  }
+  if (pid < 0) return Internal(errnoText("fork"));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Internal("mount overlay on " + target + ": " + strerror(WEXITSTATUS(status)));
+  }
+  return Status::Ok();
+}
+
+bool crunHybridHost(const std::string& runtime) {
+  if (runtime.find("crun") == std::string::npos) return false;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" /sys/fs/cgroup/unified ") != std::string::npos &&
+        line.find(" - cgroup2 ") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<NamespaceDriver>> NamespaceDriver::create(
+    const NamespaceDriverOptions& options) {
+  if (options.exec_root.empty() || options.containers_dir.empty() ||
+      options.exec_root.front() != '/' || options.containers_dir.front() != '/') {
+    return InvalidArgument("namespace driver: exec_root and containers_dir must be absolute");
+  }
+  if (options.oci_runtime != "runc" && options.oci_runtime != "crun") {
+    return InvalidArgument("unknown OCI runtime " + options.oci_runtime);
+  }
+  NamespaceDriverOptions o = options;
+  if (o.oci_runtime_path.empty()) o.oci_runtime_path = findInPath(o.oci_runtime);
+  if (o.oci_runtime_path.empty() || access(o.oci_runtime_path.c_str(), X_OK) != 0) {
+    return FailedPrecondition("OCI runtime " + o.oci_runtime + " not found");
+  }
+  if (o.agent_path.empty() || access(o.agent_path.c_str(), X_OK) != 0) {
+    return FailedPrecondition("arca-agent not found at " + o.agent_path);
+  }
+  std::unique_ptr<NamespaceDriver> d(new NamespaceDriver(std::move(o)));
+  d->runtime_root_ = d->options_.exec_root + "/" + d->options_.oci_runtime;
+  for (const std::string& dir :
+       {d->options_.exec_root + "/c", d->options_.exec_root + "/s", d->runtime_root_}) {
+    ARCA_RETURN_IF_ERROR(mkdirAll(dir, 0711));
+  }
+  ARCA_RETURN_IF_ERROR(mkdirAll(d->options_.containers_dir, 0710));
+  // The longest socket this exec root will produce.
+  std::string probe_socket = d->socketPath(std::string(64, '0'));
+  if (probe_socket.size() > kMaxSocketPath) {
+    return InvalidArgument("exec root " + d->options_.exec_root + " is too long: agent socket " +
+                           probe_socket + " exceeds " + std::to_string(kMaxSocketPath) +
+                           " bytes");
+  }
+  return d;
+}
+
+std::string NamespaceDriver::bundleDir(const std::string& id) const {
+  return options_.exec_root + "/c/" + id;
+}
+
+std::string NamespaceDriver::socketPath(const std::string& id) const {
+  return options_.exec_root + "/s/" + id.substr(0, 16) + ".sock";
+}
+
+std::string NamespaceDriver::layerDir(const std::string& id) const {
+  return options_.containers_dir + "/" + id;
+}
+
+Status NamespaceDriver::mountRootfs(const SandboxSpec& spec) {
+  const std::string bundle = bundleDir(spec.id);
+  const std::string layer = layerDir(spec.id);
+  ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/upper", 0755));
+  ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/work", 0700));
+  ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/rootfs", 0755));
+  std::vector<std::string> lowers = spec.lower_dirs;
+  if (lowers.empty()) {  // FROM scratch with nothing added: overlay still needs a lower
+    ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/empty", 0755));
+    lowers.push_back(bundle + "/empty");
+  }
+  return mountOverlay(lowers, layer + "/upper", layer + "/work", bundle + "/rootfs");
+}
+
+Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string& hostname) {
+  const std::string bundle = bundleDir(spec.id);
+  ARCA_ASSIGN_OR_RETURN(RootDir root, RootDir::open(bundle + "/rootfs"));
+
+  if (spec.args.empty() || spec.args[0].empty()) {
+    return InvalidArgument("no command specified");
+  }
+  OciConfigInput in;
+  in.args = spec.args;
+  in.env = dockerEnvironment(spec.env, hostname);
+  in.cwd = spec.cwd.empty() ? "/" : spec.cwd;
+  if (in.cwd.front() != '/') {
+    return InvalidArgument("the working directory '" + in.cwd + "' is invalid, it needs to be an absolute path");
+  }
+  in.hostname = hostname;
+  in.readonly_rootfs = spec.readonly_rootfs;
+  in.cgroups_path = "/arca/" + spec.id;
+
+  ARCA_ASSIGN_OR_RETURN(ResolvedUser user, resolveUser(spec.user, root.readFile("/etc/passwd"),
+                                                       root.readFile("/etc/group")));
+  in.uid = user.uid;
+  in.gid = user.gid;
+  in.additional_gids = user.additional_gids;
+
+  // Fail early, with Docker's words, rather than late inside the runtime.
+  if (spec.args[0].find('/') == std::string::npos) {
+    std::string path = envValue(in.env, "PATH");
+    auto found = lookPath(root, spec.args[0], path, in.cwd);
+    if (!found.ok()) return found.status();
+  }
+
+  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/hostname", hostname + "\n", 0644));
+  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/hosts", hostsFile(hostname), 0644));
+  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/resolv.conf", containerResolvConf(), 0644));
+  for (const char* f : {"resolv.conf", "hostname", "hosts"}) {
+    in.binds.push_back({bundle + "/" + f, std::string("/etc/") + f, spec.readonly_rootfs});
+  }
+  return writeFile(bundle + "/config.json", buildOciConfig(in), 0600);
+}
+
+Status NamespaceDriver::spawnAgent(const SandboxSpec& spec) {
+  const std::string bundle = bundleDir(spec.id);
+  std::vector<std::string> argv = {options_.agent_path,
+                                   "--id", spec.id,
+                                   "--bundle", bundle,
+                                   "--socket", socketPath(spec.id),
+                                   "--log", spec.log_path,
+                                   "--runtime", options_.oci_runtime,
+                                   "--runtime-path", options_.oci_runtime_path,
+                                   "--runtime-root", runtime_root_,
+                                   "--ready-fd", "3"};
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return Internal(errnoText("pipe"));
+  int fds[3] = {open("/dev/null", O_RDWR | O_CLOEXEC),
+                open((bundle + "/agent.log").c_str(),
+                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600),
+                ready[1]};
+  // Move the child's fds above 3 so the dup2()s below cannot clobber each other.
+  int high[3] = {-1, -1, -1};
+  bool ok = fds[0] >= 0 && fds[1] >= 0;
+  for (int i = 0; i < 3 && ok; ++i) {
+    high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+    ok = high[i] >= 0;
+  }
+  for (int fd : fds) {
+    if (fd >= 0) close(fd);
+  }
+  if (!ok) {
+    for (int fd : high) {
+      if (fd >= 0) close(fd);
+    }
+    close(ready[0]);
+    return Internal(errnoText("agent stdio"));
+  }
+
+  // Double fork + setsid: the agent is adopted by init (not arcad's child,
+  // not in its session), so it outlives arcad and never becomes our zombie.
+  // Between fork and exec only async-signal-safe calls.
+  pid_t mid = _Fork();
+  if (mid == 0) {
+    setsid();
+    pid_t agent = _Fork();
+    if (agent != 0) {
+      if (agent > 0) {  // tell the parent the agent's pid: "pid N\n"
+        char buf[32];
+        int n = 0;
+        char digits[16];
+        int nd = 0;
+        for (pid_t v = agent; v > 0 && nd < 16; v /= 10) digits[nd++] = static_cast<char>('0' + v % 10);
+        for (const char* p = "pid "; *p; ++p) buf[n++] = *p;
+        while (nd > 0) buf[n++] = digits[--nd];
+        buf[n++] = '\n';
+        ssize_t w = write(high[2], buf, static_cast<size_t>(n));
+        (void)w;
+      }
+      _exit(agent > 0 ? 0 : 1);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; ++s) {
+      if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+    }
+    if (chdir("/") != 0 || dup2(high[0], 0) < 0 || dup2(high[1], 1) < 0 ||
+        dup2(high[1], 2) < 0 || dup2(high[2], 3) < 0) {
+      _exit(127);
+    }
+    syscall(SYS_close_range, 4U, ~0U, 0U);
+    execv(cargv[0], cargv.data());
+    const char msg[] = "error: cannot execute arca-agent\n";
+    ssize_t w = write(3, msg, sizeof msg - 1);
+    (void)w;
+    _exit(127);
+  }
+  for (int fd : high) close(fd);
+  if (mid < 0) {
+    close(ready[0]);
+    return Internal(errnoText("fork"));
+  }
+  int status = 0;
+  while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {
+  }
+
+  // Wait for "ok" (or an error line, or EOF when the agent died).
+  std::string got;
+  pid_t agent_pid = 0;
+  bool ready_ok = false;
+  std::string error;
+  auto deadline = std::chrono::steady_clock::now() + kAgentReadyTimeout;
+  for (;;) {
+    size_t nl;
+    while ((nl = got.find('\n')) != std::string::npos) {
+      std::string line = got.substr(0, nl);
+      got.erase(0, nl + 1);
+      if (line.rfind("pid ", 0) == 0) {
+        agent_pid = static_cast<pid_t>(atoi(line.c_str() + 4));
+      } else if (line == "ok") {
+        ready_ok = true;
+      } else {
+        error = line.rfind("error: ", 0) == 0 ? line.substr(7) : line;
+      }
+    }
+    if (ready_ok || !error.empty()) break;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      error = "arca-agent did not become ready within " +
+              std::to_string(kAgentReadyTimeout.count()) + "s";
+      break;
+    }
+    pollfd p{ready[0], POLLIN, 0};
+    int rc = poll(&p, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) continue;
+    char buf[512];
+    ssize_t n = read(ready[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = "arca-agent exited during start-up";
+      if (auto tail = readFile(bundle + "/agent.log"); tail && !tail->empty()) {
+        std::string t = *tail;
+        while (!t.empty() && t.back() == '\n') t.pop_back();
+        error += ": " + t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+      }
+      break;
+    }
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(ready[0]);
+  if (!ready_ok) {
+    if (agent_pid > 0) kill(agent_pid, SIGKILL);
+    return Internal(error);
+  }
+  return Status::Ok();
+}
+
+int NamespaceDriver::agentPid(const std::string& id) const {
+  auto text = readFile(bundleDir(id) + "/agent.pid");
+  if (!text) return 0;
+  int pid = atoi(text->c_str());
+  if (pid <= 0) return 0;
+  // Guard against a recycled pid: it must be the agent of this very container.
+  auto cmdline = readFile("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline) return 0;
+  std::string needle = std::string("--id") + '\0' + id + '\0';
+  return cmdline->find(needle) != std::string::npos ? pid : 0;
+}
+
+void NamespaceDriver::runtimeDelete(const std::string& id) {
+  if (!exists(runtime_root_ + "/" + id)) return;
+  int status = runAndWait({options_.oci_runtime_path, "--root", runtime_root_, "delete", "-f", id},
+                          crunHybridHost(options_.oci_runtime_path));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    log()->warn("{} delete -f {} failed (status {})", options_.oci_runtime, id, status);
+  }
+}
+
+Status NamespaceDriver::startFailed(const std::string& id, Status error) {
+  Status c = cleanup(id);
+  if (!c.ok()) log()->warn("cleanup after failed start of {}: {}", id, c.toString());
+  return error;
+}
+
+StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
+  if (!validId(spec.id)) return InvalidArgument("invalid container id " + spec.id);
+  if (spec.network_mode != "none") {
+    return NotImplemented("network mode " + spec.network_mode + " is not supported yet");
+  }
+  if (spec.log_path.empty() || spec.log_path.front() != '/') {
+    return InvalidArgument("log path must be absolute");
+  }
+  const std::string bundle = bundleDir(spec.id);
+  const std::string sock = socketPath(spec.id);
+  if (sock.size() > kMaxSocketPath) {
+    return InvalidArgument("agent socket path too long (" + std::to_string(sock.size()) +
+                           " > " + std::to_string(kMaxSocketPath) + " bytes): " + sock);
+  }
+  // Leftovers of an earlier run of this container (docker start after exit,
+  // or an arcad that died before cleanup).
+  if (exists(bundle) || exists(sock)) {
+    ProbeResult p = probe(spec.id);
+    if (p.phase == ProbeResult::Phase::kRunning || p.phase == ProbeResult::Phase::kCreated) {
+      return Conflict("container " + spec.id + " is already running");
+    }
+    ARCA_RETURN_IF_ERROR(cleanup(spec.id));
+  }
+  if (Status s = mkdirAll(bundle, 0711); !s.ok()) return startFailed(spec.id, s);
+  if (Status s = mountRootfs(spec); !s.ok()) return startFailed(spec.id, s);
+  std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
+  if (Status s = prepareBundle(spec, hostname); !s.ok()) return startFailed(spec.id, s);
+  if (Status s = spawnAgent(spec); !s.ok()) return startFailed(spec.id, s);
+
+  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
+  v1::StartRequest req;
+  v1::StartResponse resp;
+  grpc::Status st = stub->Start(&ctx, req, &resp);
+  if (!st.ok()) {
+    std::string msg = st.error_message();
+    int32_t code = startFailureExitCode(msg);
+    Status err = (code == 126 || code == 127) ? InvalidArgument(msg) : Internal(msg);
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      err = Internal("arca-agent: " + msg);
+    }
+    return startFailed(spec.id, err);
+  }
+  StartResult r;
+  r.pid = resp.pid();
+  return r;
+}
+
+Status NamespaceDriver::signal(const std::string& id, int signal) {
+  const std::string sock = socketPath(id);
+  const std::string exit_file = bundleDir(id) + "/exit.json";
+  if (exists(sock)) {
+    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kSignalTimeout);
+    v1::SignalRequest req;
+    req.set_signal(signal);
+    v1::SignalResponse resp;
+    grpc::Status st = stub->Signal(&ctx, req, &resp);
+    if (st.ok()) return Status::Ok();
+    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      return FailedPrecondition(st.error_message());
+    }
+    if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      return InvalidArgument(st.error_message());
+    }
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return Unavailable("arca-agent: " + st.error_message());
+    }
+  }
+  if (exists(exit_file)) return Status::Ok();  // exited: nothing to signal
+  return NotFound("no sandbox for container " + id);
+}
+
+StatusOr<ExitResult> NamespaceDriver::wait(const std::string& id) {
+  const std::string sock = socketPath(id);
+  const std::string exit_file = bundleDir(id) + "/exit.json";
+  if (exists(sock)) {
+    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    grpc::ClientContext ctx;  // no deadline: containers run for as long as they like
+    v1::WaitRequest req;
+    v1::WaitResponse resp;
+    grpc::Status st = stub->Wait(&ctx, req, &resp);
+    if (st.ok()) {
+      ExitResult r;
+      r.exit_code = resp.exit_code();
+      r.oom_killed = resp.oom_killed();
+      r.finished_ns = resp.finished_ns();
+      return r;
+    }
+    if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      return FailedPrecondition(st.error_message());
+    }
+    log()->info("wait {}: agent unreachable ({}), falling back to exit.json", id,
+                st.error_message());
+  }
+  if (auto r = readExitFile(exit_file)) return *r;
+  if (!exists(bundleDir(id))) return NotFound("no sandbox for container " + id);
+  return Unavailable("the agent of container " + id + " is gone and recorded no exit");
+}
+
+ProbeResult NamespaceDriver::probe(const std::string& id) {
+  ProbeResult out;
+  const std::string sock = socketPath(id);
+  const std::string exit_file = bundleDir(id) + "/exit.json";
+  if (exists(sock)) {
+    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kProbeTimeout);
+    v1::StatusRequest req;
+    v1::StatusResponse resp;
+    grpc::Status st = stub->Status(&ctx, req, &resp);
+    if (st.ok()) {
+      out.pid = resp.pid();
+      out.error = resp.error();
+      switch (resp.phase()) {
+        case v1::StatusResponse::CREATED:
+          out.phase = ProbeResult::Phase::kCreated;
+          break;
+        case v1::StatusResponse::RUNNING:
+          out.phase = ProbeResult::Phase::kRunning;
+          break;
+        case v1::StatusResponse::EXITED:
+          out.phase = ProbeResult::Phase::kExited;
+          out.exit.exit_code = resp.exit_code();
+          out.exit.finished_ns = resp.finished_ns();
+          if (auto r = readExitFile(exit_file)) out.exit = *r;  // carries oom_killed too
+          break;
+        case v1::StatusResponse::FAILED:
+          out.phase = ProbeResult::Phase::kFailed;
+          out.exit.exit_code = resp.exit_code();
+          break;
+        default:
+          out.phase = ProbeResult::Phase::kMissing;
+      }
+      return out;
+    }
+  }
+  if (auto r = readExitFile(exit_file)) {
+    out.phase = ProbeResult::Phase::kExited;
+    out.exit = *r;
+    return out;
+  }
+  out.phase = ProbeResult::Phase::kMissing;
+  return out;
+}
+
+Status NamespaceDriver::cleanup(const std::string& id) {
+  if (!validId(id)) return InvalidArgument("invalid container id " + id);
+  const std::string bundle = bundleDir(id);
+  const std::string sock = socketPath(id);
+  pid_t agent = agentPid(id);
+  if (exists(sock)) {
+    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kShutdownTimeout);
+    v1::ShutdownRequest req;
+    v1::ShutdownResponse resp;
+    grpc::Status st = stub->Shutdown(&ctx, req, &resp);
+    if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      log()->warn("shutdown of agent {}: {}", id, st.error_message());
+    }
+  }
+  if (agent > 0) {
+    // Let it finish (it removes its socket), then make sure it is gone.
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, agent, 0));
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      if (poll(&p, 1, 5000) == 0) {
+        log()->warn("agent of {} (pid {}) did not exit, killing it", id, agent);
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+        poll(&p, 1, 2000);
+      }
+      close(pidfd);
+    }
+  }
+  runtimeDelete(id);  // when the agent could not do it
+  unlink(sock.c_str());
+  ARCA_RETURN_IF_ERROR(unmountAll(bundle));
+  return removeTree(bundle);
+}
+
+Status NamespaceDriver::remove(const std::string& id) {
+  ARCA_RETURN_IF_ERROR(cleanup(id));
+  return removeTree(layerDir(id));
+}
+
+}  // namespace arca::runtime

@@ -1,0 +1,210 @@
+#include "runtime/namespace/oci_config.h"
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include "runtime/namespace/container_fs.h"
+
+namespace arca::runtime {
+namespace {
+
+using Writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+void stringArray(Writer& w, const std::vector<std::string>& v) {
+  w.StartArray();
+  for (const auto& s : v) w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  w.EndArray();
+}
+
+void key(Writer& w, const char* k) { w.Key(k); }
+
+void str(Writer& w, const std::string& s) {
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void mount(Writer& w, const std::string& dest, const std::string& type, const std::string& src,
+           const std::vector<std::string>& options) {
+  w.StartObject();
+  key(w, "destination");
+  str(w, dest);
+  key(w, "type");
+  str(w, type);
+  key(w, "source");
+  str(w, src);
+  key(w, "options");
+  stringArray(w, options);
+  w.EndObject();
+}
+
+}  // namespace
+
+const std::vector<std::string>& dockerDefaultCapabilities() {
+  static const std::vector<std::string> caps = {
+      "CAP_CHOWN",  "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER",
+      "CAP_MKNOD",  "CAP_NET_RAW",          "CAP_SETGID",     "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",         "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",   "CAP_AUDIT_WRITE"};
+  return caps;
+}
+
+std::string envValue(const std::vector<std::string>& env, const std::string& key) {
+  for (const auto& e : env) {
+    if (e.size() > key.size() && e.compare(0, key.size(), key) == 0 && e[key.size()] == '=') {
+      return e.substr(key.size() + 1);
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> dockerEnvironment(const std::vector<std::string>& env,
+                                           const std::string& hostname) {
+  // moby's ReplaceOrAppendEnvValues over the daemon's defaults: an override
+  // replaces a default in place, "K" without '=' unsets a default, anything
+  // else is appended.
+  std::vector<std::string> out = {std::string("PATH=") + kDefaultPathEnv, "HOSTNAME=" + hostname};
+  const std::string default_keys[] = {"PATH", "HOSTNAME"};
+  const size_t defaults = out.size();
+  for (const auto& e : env) {
+    size_t eq = e.find('=');
+    std::string k = e.substr(0, eq);
+    size_t slot = defaults;
+    for (size_t i = 0; i < defaults; ++i) {
+      if (default_keys[i] == k) slot = i;
+    }
+    if (eq == std::string::npos) {
+      if (slot < defaults) out[slot] = "";
+      continue;
+    }
+    if (slot < defaults) {
+      out[slot] = e;
+    } else {
+      out.push_back(e);
+    }
+  }
+  std::vector<std::string> result;
+  for (auto& o : out) {
+    if (!o.empty()) result.push_back(std::move(o));
+  }
+  return result;
+}
+
+std::string buildOciConfig(const OciConfigInput& in) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  key(w, "ociVersion");
+  w.String("1.0.2");
+
+  key(w, "process");
+  w.StartObject();
+  key(w, "terminal");
+  w.Bool(false);
+  key(w, "user");
+  w.StartObject();
+  key(w, "uid");
+  w.Uint(in.uid);
+  key(w, "gid");
+  w.Uint(in.gid);
+  if (!in.additional_gids.empty()) {
+    key(w, "additionalGids");
+    w.StartArray();
+    for (uint32_t g : in.additional_gids) w.Uint(g);
+    w.EndArray();
+  }
+  w.EndObject();
+  key(w, "args");
+  stringArray(w, in.args);
+  key(w, "env");
+  stringArray(w, in.env);
+  key(w, "cwd");
+  str(w, in.cwd.empty() ? std::string("/") : in.cwd);
+  key(w, "capabilities");
+  w.StartObject();
+  for (const char* set : {"bounding", "effective", "permitted"}) {
+    key(w, set);
+    stringArray(w, dockerDefaultCapabilities());
+  }
+  w.EndObject();
+  key(w, "rlimits");
+  w.StartArray();
+  w.StartObject();
+  key(w, "type");
+  w.String("RLIMIT_NOFILE");
+  key(w, "hard");
+  w.Uint64(1048576);
+  key(w, "soft");
+  w.Uint64(1048576);
+  w.EndObject();
+  w.EndArray();
+  key(w, "noNewPrivileges");
+  w.Bool(false);
+  w.EndObject();  // process
+
+  key(w, "root");
+  w.StartObject();
+  key(w, "path");
+  str(w, in.root_path);
+  key(w, "readonly");
+  w.Bool(in.readonly_rootfs);
+  w.EndObject();
+
+  key(w, "hostname");
+  str(w, in.hostname);
+
+  key(w, "mounts");
+  w.StartArray();
+  mount(w, "/proc", "proc", "proc", {"nosuid", "noexec", "nodev"});
+  mount(w, "/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"});
+  mount(w, "/dev/pts", "devpts", "devpts",
+        {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"});
+  mount(w, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
+  mount(w, "/sys/fs/cgroup", "cgroup", "cgroup", {"ro", "nosuid", "noexec", "nodev"});
+  mount(w, "/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"});
+  mount(w, "/dev/shm", "tmpfs", "shm",
+        {"nosuid", "noexec", "nodev", "mode=1777", "size=67108864"});
+  for (const auto& b : in.binds) {
+    mount(w, b.destination, "bind", b.source,
+          {"rbind", "rprivate", b.readonly ? std::string("ro") : std::string("rw")});
+  }
+  w.EndArray();
+
+  key(w, "linux");
+  w.StartObject();
+  key(w, "resources");
+  w.StartObject();
+  key(w, "devices");
+  w.StartArray();
+  w.StartObject();  // deny all; runc appends its default allow list (null, zero, tty, ...)
+  key(w, "allow");
+  w.Bool(false);
+  key(w, "access");
+  w.String("rwm");
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  key(w, "cgroupsPath");
+  str(w, in.cgroups_path);
+  key(w, "namespaces");
+  w.StartArray();
+  for (const char* ns : {"mount", "network", "uts", "pid", "ipc"}) {
+    w.StartObject();
+    key(w, "type");
+    w.String(ns);
+    w.EndObject();
+  }
+  w.EndArray();
+  key(w, "maskedPaths");
+  stringArray(w, {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                  "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                  "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                  "/sys/devices/virtual/powercap"});
+  key(w, "readonlyPaths");
+  stringArray(w, {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"});
+  w.EndObject();  // linux
+
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+}  // namespace arca::runtime
