@@ -441,7 +441,9 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
       since_seq = (*c)->created_seq();
     }
     std::vector<const v1::Container*> list;
-    for (const auto& [id, c] : s.containers()) {
+    for (const auto& kv : s.containers()) {
+      const std::string& id = kv.first;  // (clang 14 cannot capture structured bindings)
+      const v1::Container& c = kv.second;
       if (!all && c.status() != "running" && c.status() != "paused") continue;
       if (c.created_seq() >= before_seq || c.created_seq() <= since_seq) continue;
       if (!f["status"].empty() &&

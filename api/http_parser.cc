@@ -539,7 +539,7 @@ bool Request::parseTarget() {
     if (i > 2 && (i == path_.size() || path_[i] == '/')) {
       api_version_ = path_.substr(2, i - 2);
       path_.erase(0, i);
-      if (path_.empty()) path_ = "/";
+      if (path_.empty()) path_.push_back('/');
     }
   }
 

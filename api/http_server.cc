@@ -28,6 +28,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -245,7 +246,10 @@ class HandlerPool : public std::enable_shared_from_this<HandlerPool> {
  private:
   bool spawnLocked() {
     try {
-      std::thread([self = shared_from_this()] { self->worker(); }).detach();
+      std::thread([self = shared_from_this()] {
+        pthread_setname_np(pthread_self(), "arca-http-h");
+        self->worker();
+      }).detach();
     } catch (const std::system_error& e) {
       spdlog::warn("http: cannot start a handler thread: {}", e.what());
       return false;
@@ -1319,7 +1323,10 @@ Status HttpServerImpl::start() {
   if (started_ || stopped_) return FailedPrecondition("http server already started");
   started_ = true;
   pool_->start();
-  io_thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+  io_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "arca-http-io");
+    event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  });
   return Status::Ok();
 }
 

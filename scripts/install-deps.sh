@@ -15,6 +15,8 @@ PKGS=(
   runc crun busybox-static e2fsprogs iproute2 procps util-linux
   # tests and benches
   python3 curl socat
+  # libFuzzer targets (-DARCA_BUILD_FUZZ=ON)
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

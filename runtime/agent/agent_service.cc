@@ -36,17 +36,46 @@ grpc::Status AgentService::Signal(grpc::ServerContext*, const v1::SignalRequest*
   return toGrpc(supervisor_->signal(req->signal()));
 }
 
-grpc::Status AgentService::Wait(grpc::ServerContext* ctx, const v1::WaitRequest*,
-                                v1::WaitResponse* resp) {
-  Snapshot s;
-  // A sync handler cannot be told about cancellation: poll it (once a second),
-  // so a Wait from a dead arcad frees its thread.
-  auto st = supervisor_->wait([ctx] { return ctx->IsCancelled(); }, &s);
-  if (!st.ok()) return toGrpc(st);
-  resp->set_exit_code(s.exit_code);
-  resp->set_oom_killed(s.oom_killed);
-  resp->set_finished_ns(s.finished_ns);
-  return grpc::Status::OK;
+// One pending Wait. Finished exactly once: by the supervisor's callback, or
+// by OnCancel when it wins the race to unregister the waiter.
+class WaitReactor final : public grpc::ServerUnaryReactor {
+ public:
+  WaitReactor(Supervisor* supervisor, v1::WaitResponse* resp)
+      : supervisor_(supervisor), resp_(resp) {}
+
+  void begin() {
+    token_ = supervisor_->addWaiter(
+        [this](const arca::Status& st, const Snapshot& s) { complete(st, s); });
+  }
+
+  void OnCancel() override {
+    if (token_ != 0 && supervisor_->cancelWaiter(token_)) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "wait cancelled"));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void complete(const arca::Status& st, const Snapshot& s) {
+    if (st.ok()) {
+      resp_->set_exit_code(s.exit_code);
+      resp_->set_oom_killed(s.oom_killed);
+      resp_->set_finished_ns(s.finished_ns);
+    }
+    Finish(toGrpc(st));  // may run OnDone (delete this): nothing after it
+  }
+
+  Supervisor* supervisor_;
+  v1::WaitResponse* resp_;
+  uint64_t token_ = 0;
+};
+
+grpc::ServerUnaryReactor* AgentService::Wait(grpc::CallbackServerContext*, const v1::WaitRequest*,
+                                             v1::WaitResponse* resp) {
+  auto* reactor = new WaitReactor(supervisor_, resp);
+  reactor->begin();
+  return reactor;
 }
 
 grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*,

@@ -1,5 +1,8 @@
 // gRPC face of the agent: maps arca.agent.v1.Agent onto the Supervisor.
-// Handlers run on the sync server's threads (bounded by a ResourceQuota).
+// Start, Signal, Status and Shutdown are short synchronous handlers on the
+// sync server's threads (bounded by a ResourceQuota). Wait is a callback
+// method: a pending Wait holds no thread, so any number of waiters (a
+// restarted arcad's among a dead one's) cannot starve the control calls.
 #pragma once
 
 #include "runtime/agent.grpc.pb.h"
@@ -7,7 +10,7 @@
 
 namespace arca::agent {
 
-class AgentService final : public arca::agent::v1::Agent::Service {
+class AgentService final : public v1::Agent::WithCallbackMethod_Wait<v1::Agent::Service> {
  public:
   explicit AgentService(Supervisor* supervisor) : supervisor_(supervisor) {}
 
@@ -15,8 +18,8 @@ class AgentService final : public arca::agent::v1::Agent::Service {
                      v1::StartResponse* resp) override;
   grpc::Status Signal(grpc::ServerContext* ctx, const v1::SignalRequest* req,
                       v1::SignalResponse* resp) override;
-  grpc::Status Wait(grpc::ServerContext* ctx, const v1::WaitRequest* req,
-                    v1::WaitResponse* resp) override;
+  grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx, const v1::WaitRequest* req,
+                                 v1::WaitResponse* resp) override;
   grpc::Status Status(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                       v1::StatusResponse* resp) override;
   grpc::Status Shutdown(grpc::ServerContext* ctx, const v1::ShutdownRequest* req,

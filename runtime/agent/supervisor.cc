@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <rapidjson/document.h>
@@ -197,7 +198,22 @@ pid_t Supervisor::spawn(const std::vector<std::string>& argv, int in_fd, int out
 
 int Supervisor::waitChild(pid_t pid) {
   std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return child_status_.count(pid) != 0; });
+  cv_.wait(lk, [&] { return child_status_.count(pid) != 0 || stop_loop_; });
+  if (child_status_.count(pid) == 0) {
+    // The loop has stopped (shutdown raced with this call): reap it ourselves.
+    lk.unlock();
+    int status = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    lk.lock();
+    if (r == pid) {
+      watched_.erase(pid);
+      return status;
+    }
+    // ECHILD: the loop reaped it in its last round after all.
+    if (child_status_.count(pid) == 0) return 0;
+  }
   int status = child_status_[pid];
   child_status_.erase(pid);
   return status;
@@ -240,6 +256,15 @@ void Supervisor::failStartLocked(const std::string& message) {
   cv_.notify_all();
 }
 
+Status Supervisor::failStart(const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    failStartLocked(message);
+  }
+  notifyWaiters();
+  return Internal(message);
+}
+
 StatusOr<int32_t> Supervisor::start() {
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -254,18 +279,12 @@ StatusOr<int32_t> Supervisor::start() {
 
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
-    std::string m = errnoText("pipe");
-    std::lock_guard<std::mutex> lk(mu_);
-    failStartLocked(m);
-    return Internal(m);
+    return failStart(errnoText("pipe"));
   }
   if (pipe2(err, O_CLOEXEC) != 0) {
-    std::string m = errnoText("pipe");
     close(out[0]);
     close(out[1]);
-    std::lock_guard<std::mutex> lk(mu_);
-    failStartLocked(m);
-    return Internal(m);
+    return failStart(errnoText("pipe"));
   }
   // For a container without a terminal the runtime hands its own stdio to the
   // container's process: the pipes become the container's stdout/stderr.
@@ -282,11 +301,8 @@ StatusOr<int32_t> Supervisor::start() {
     std::string msg = lastRuntimeError(status);
     std::string prefix = opts_.runtime + " create failed";
     if (msg.compare(0, prefix.size(), prefix) != 0) msg = prefix + ": " + msg;
-    msg = "OCI runtime create failed: " + msg;
     runRuntime({"delete", "-f", opts_.id});
-    std::lock_guard<std::mutex> lk(mu_);
-    failStartLocked(msg);
-    return Internal(msg);
+    return failStart("OCI runtime create failed: " + msg);
   }
 
   pid_t init = 0;
@@ -295,10 +311,7 @@ StatusOr<int32_t> Supervisor::start() {
     close(out[0]);
     close(err[0]);
     runRuntime({"delete", "-f", opts_.id});
-    std::string msg = "OCI runtime create failed: no pid file from " + opts_.runtime;
-    std::lock_guard<std::mutex> lk(mu_);
-    failStartLocked(msg);
-    return Internal(msg);
+    return failStart("OCI runtime create failed: no pid file from " + opts_.runtime);
   }
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(err[0], F_SETFL, O_NONBLOCK);
@@ -317,9 +330,7 @@ StatusOr<int32_t> Supervisor::start() {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string msg = "OCI runtime start failed: " + lastRuntimeError(status);
     runRuntime({"delete", "-f", opts_.id});
-    std::lock_guard<std::mutex> lk(mu_);
-    failStartLocked(msg);
-    return Internal(msg);
+    return failStart(msg);
   }
   std::lock_guard<std::mutex> lk(mu_);
   if (phase_ == Phase::kStarting) phase_ = Phase::kRunning;
@@ -338,36 +349,51 @@ Status Supervisor::signal(int sig) {
   return Status::Ok();
 }
 
-Status Supervisor::wait(const std::function<bool()>& cancelled, Snapshot* out) {
-  std::unique_lock<std::mutex> lk(mu_);
-  for (;;) {
-    if (exit_recorded_) break;
-    if (phase_ == Phase::kFailed) return FailedPrecondition(error_);
-    if (cancelled()) return Canceled("wait cancelled");
-    cv_.wait_for(lk, std::chrono::seconds(1));
-  }
-  out->phase = phase_;
-  out->pid = init_pid_;
-  out->exit_code = exit_code_;
-  out->oom_killed = oom_killed_;
-  out->finished_ns = finished_ns_;
-  out->error = error_;
-  return Status::Ok();
-}
-
-Snapshot Supervisor::snapshot() {
-  std::lock_guard<std::mutex> lk(mu_);
+Snapshot Supervisor::snapshotLocked() const {
   Snapshot s;
   s.phase = phase_;
-  // Exited means "exit recorded": until then the process may be gone but its
-  // output is still being written.
-  if (s.phase == Phase::kExited && !exit_recorded_) s.phase = Phase::kRunning;
   s.pid = init_pid_;
   s.exit_code = exit_code_;
   s.oom_killed = oom_killed_;
   s.finished_ns = finished_ns_;
   s.error = error_;
   return s;
+}
+
+Snapshot Supervisor::snapshot() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return snapshotLocked();
+}
+
+uint64_t Supervisor::addWaiter(WaitCallback done) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (!finishedLocked()) {
+    uint64_t token = next_waiter_++;
+    waiters_.emplace(token, std::move(done));
+    return token;
+  }
+  Snapshot snap = snapshotLocked();
+  lk.unlock();
+  done(snap.phase == Phase::kFailed ? FailedPrecondition(snap.error) : Status::Ok(), snap);
+  return 0;
+}
+
+bool Supervisor::cancelWaiter(uint64_t token) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return waiters_.erase(token) != 0;
+}
+
+void Supervisor::notifyWaiters() {
+  std::map<uint64_t, WaitCallback> ready;
+  Snapshot snap;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (waiters_.empty() || !finishedLocked()) return;
+    ready.swap(waiters_);
+    snap = snapshotLocked();
+  }
+  Status st = snap.phase == Phase::kFailed ? FailedPrecondition(snap.error) : Status::Ok();
+  for (auto& [token, done] : ready) done(st, snap);
 }
 
 void Supervisor::shutdown() {
@@ -381,6 +407,7 @@ void Supervisor::shutdown() {
     cv_.wait_for(lk, std::chrono::seconds(5),
                  [&] { return init_pid_ == 0 || exit_recorded_ || phase_ == Phase::kFailed; });
     stop_loop_ = true;
+    cv_.notify_all();
   }
   wake();
 }
@@ -609,6 +636,7 @@ void Supervisor::run() {
       relay_done_ = true;
       maybeRecordExitLocked();
     }
+    notifyWaiters();
   }
   for (auto& s : streams) {
     if (s.fd >= 0) close(s.fd);

@@ -63,9 +63,15 @@ class Supervisor {
   StatusOr<int32_t> start();
   // kill(2) on the container's init; a no-op once it has exited.
   Status signal(int sig);
-  // Blocks until the exit is recorded (log flushed, exit.json written), the
-  // start failed, or `cancelled` returns true (polled once a second).
-  Status wait(const std::function<bool()>& cancelled, Snapshot* out);
+  using WaitCallback = std::function<void(const Status&, const Snapshot&)>;
+  // Registers `done` to run once the exit is recorded (log flushed, exit.json
+  // written) or the start failed; runs it at once (on this thread) if that
+  // already happened and returns 0. Otherwise returns a token for
+  // cancelWaiter(); `done` then runs on the loop thread or a gRPC thread,
+  // never under mu_. Waiting holds no thread.
+  uint64_t addWaiter(WaitCallback done);
+  // Unregisters a waiter; false if its callback already ran or is running.
+  bool cancelWaiter(uint64_t token);
   Snapshot snapshot();
   // `runtime delete -f`, waits (bounded) for the exit record, stops run().
   void shutdown();
@@ -82,6 +88,10 @@ class Supervisor {
   int runRuntime(const std::vector<std::string>& args);
   std::string lastRuntimeError(int status) const;
   void failStartLocked(const std::string& message);
+  Status failStart(const std::string& message);  // failStartLocked + notifyWaiters
+  bool finishedLocked() const { return exit_recorded_ || phase_ == Phase::kFailed; }
+  Snapshot snapshotLocked() const;
+  void notifyWaiters();  // runs the callbacks of waiters once finished
 
   void reapChildren();
   void onChildExitLocked(pid_t pid, int status);
@@ -119,6 +129,8 @@ class Supervisor {
   std::string error_;
   bool shutting_down_ = false;
   bool stop_loop_ = false;
+  std::map<uint64_t, WaitCallback> waiters_;
+  uint64_t next_waiter_ = 1;
   std::set<pid_t> watched_;                   // runtime invocations being waited for
   std::map<pid_t, int> child_status_;         // their statuses, until waitChild takes them
   std::deque<std::pair<pid_t, int>> orphans_;  // other reaped pids (bounded)

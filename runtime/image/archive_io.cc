@@ -52,8 +52,7 @@ StatusOr<std::unique_ptr<StreamReader>> StreamReader::open(const ReadFn& in, For
   } else {
     archive_read_support_format_raw(a);
   }
-  if (archive_read_open(a, r.get(), nullptr, &StreamReader::readCallback, nullptr) !=
-      ARCHIVE_OK) {
+  if (archive_read_open(a, r.get(), nullptr, &StreamReader::readCallback, nullptr) != ARCHIVE_OK) {
     return InvalidArgument("unrecognized archive: " + archiveError(a));
   }
   return r;

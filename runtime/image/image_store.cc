@@ -15,6 +15,8 @@
 //      diff_ids, then renamed into layers/<chainid> and described by
 //      layers/<chainid>.json (written last: a layer without it is incomplete).
 // The staging dir is removed on every path out of load().
+#include "runtime/image/image_store.h"
+
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -24,8 +26,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -34,7 +38,6 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,7 +45,6 @@
 
 #include "runtime/image/archive_io.h"
 #include "runtime/image/digest.h"
-#include "runtime/image/image_store.h"
 #include "runtime/image/reference.h"
 
 namespace arca::image {
@@ -52,8 +54,8 @@ namespace fs = std::filesystem;
 using v1::ImageRecord;
 
 constexpr size_t kMaxJsonSize = 32 * 1024 * 1024;  // manifests, indexes, configs
-constexpr int kMaxLinkDepth = 16;                   // symlink/hardlink chains in the archive
-constexpr int kMaxIndexDepth = 8;                   // nested image indexes
+constexpr int kMaxLinkDepth = 16;                  // symlink/hardlink chains in the archive
+constexpr int kMaxIndexDepth = 8;                  // nested image indexes
 constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 constexpr std::string_view kContainerdNameAnnotation = "io.containerd.image.name";
 
@@ -88,25 +90,36 @@ StatusOr<std::string> readFile(const std::string& path, size_t max) {
   return out;
 }
 
-// Writes `data` to a temporary name beside `path`, then renames it over `path`.
-Status writeFileAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" +
-                    std::to_string(std::hash<std::string>{}(path + data) & 0xffffff);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Internal("create " + tmp + ": " + errnoText());
+Status writeAll(int fd, const char* data, size_t len, const std::string& what) {
   size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+  while (off < len) {
+    ssize_t n = ::write(fd, data + off, len - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      std::string err = errnoText();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Internal("write " + tmp + ": " + err);
+      return Internal("write " + what + ": " + errnoText());
     }
     off += static_cast<size_t>(n);
   }
+  return Status::Ok();
+}
+
+// A suffix no other temporary file of this process uses.
+std::string uniqueSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  return ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+// Writes `data` to a temporary name beside `path`, then renames it over `path`.
+Status writeFileAtomic(const std::string& path, const std::string& data) {
+  std::string tmp = path + uniqueSuffix();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal("create " + tmp + ": " + errnoText());
+  Status st = writeAll(fd, data.data(), data.size(), tmp);
   ::close(fd);
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     std::string err = errnoText();
     ::unlink(tmp.c_str());
@@ -273,15 +286,14 @@ class Staging {
       if (archive_entry_filetype(e) == AE_IFLNK) {
         const char* t = archive_entry_symlink(e);
         std::string target;
-        std::string parent = name.substr(0, name.rfind('/') == std::string::npos ? 0
-                                                                                 : name.rfind('/'));
+        std::string parent =
+            name.substr(0, name.rfind('/') == std::string::npos ? 0 : name.rfind('/'));
         if (t && t[0] != '/' && normalizeName(parent + "/" + t, &target)) links_[name] = target;
         continue;
       }
       if (archive_entry_filetype(e) != AE_IFREG) continue;
       StagedFile f;
-      f.path = dir_ + "/" + std::to_string(files_.size() + links_.size()) + "-" +
-               std::to_string(counter_++);
+      f.path = dir_ + "/" + std::to_string(counter_++);
       int fd = ::open(f.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd < 0) return Internal("create " + f.path + ": " + errnoText());
       Sha256 h;
@@ -295,12 +307,7 @@ class Staging {
         }
         h.update(buf.data(), static_cast<size_t>(n));
         f.size += n;
-        for (la_ssize_t off = 0; off < n && st.ok();) {
-          ssize_t w = ::write(fd, buf.data() + off, static_cast<size_t>(n - off));
-          if (w < 0 && errno == EINTR) continue;
-          if (w < 0) st = Internal("write " + f.path + ": " + errnoText());
-          off += w;
-        }
+        st = writeAll(fd, buf.data(), static_cast<size_t>(n), f.path);
       }
       ::close(fd);
       ARCA_RETURN_IF_ERROR(st);
@@ -340,8 +347,10 @@ class Staging {
     ARCA_ASSIGN_OR_RETURN(std::string hex, sha256HexOf(digest));
     ARCA_ASSIGN_OR_RETURN(const StagedFile* f, find("blobs/sha256/" + hex));
     if (f->sha != hex) {
-      return InvalidArgument("invalid archive: blob " + digest + " digest mismatch (content is "
-                             "sha256:" + f->sha + ")");
+      return InvalidArgument("invalid archive: blob " + digest +
+                             " digest mismatch (content is "
+                             "sha256:" +
+                             f->sha + ")");
     }
     return f;
   }
@@ -359,8 +368,8 @@ class Staging {
 struct Plan {
   const StagedFile* config = nullptr;
   std::vector<const StagedFile*> layers;
-  std::vector<std::string> tags;  // fully qualified
-  std::string manifest_digest;    // "sha256:..." or ""
+  std::vector<std::string> tags;               // fully qualified
+  std::string manifest_digest;                 // "sha256:..." or ""
   std::vector<const StagedFile*> extra_blobs;  // manifests and indexes to keep
 };
 
@@ -387,7 +396,8 @@ const JsonValue* choosePlatform(const JsonValue& manifests) {
 
 Status resolveDescriptor(const Staging& st, const JsonValue& desc, int depth,
                          ResolvedManifest* out) {
-  if (depth > kMaxIndexDepth) return InvalidArgument("invalid archive: image indexes nest too deep");
+  if (depth > kMaxIndexDepth)
+    return InvalidArgument("invalid archive: image indexes nest too deep");
   std::string digest = stringMember(desc, "digest");
   ARCA_ASSIGN_OR_RETURN(const StagedFile* f, st.blob(digest));
   ARCA_ASSIGN_OR_RETURN(std::string text, readFile(f->path, kMaxJsonSize));
@@ -486,16 +496,20 @@ StatusOr<std::vector<Plan>> planDockerArchive(const Staging& st) {
   for (const auto& m : doc.GetArray()) {
     Plan p;
     std::string config = stringMember(m, "Config");
-    if (config.empty()) return InvalidArgument("invalid archive: manifest.json entry has no Config");
+    if (config.empty())
+      return InvalidArgument("invalid archive: manifest.json entry has no Config");
     ARCA_ASSIGN_OR_RETURN(p.config, st.find(config));
     std::string want = claimedHex(config, false);
     if (!want.empty() && want != p.config->sha) {
-      return InvalidArgument("invalid archive: config " + config + " digest mismatch (content is "
-                             "sha256:" + p.config->sha + ")");
+      return InvalidArgument("invalid archive: config " + config +
+                             " digest mismatch (content is "
+                             "sha256:" +
+                             p.config->sha + ")");
     }
     if (const JsonValue* layers = member(m, "Layers"); layers && layers->IsArray()) {
       for (const auto& l : layers->GetArray()) {
-        if (!l.IsString()) return InvalidArgument("invalid archive: bad layer name in manifest.json");
+        if (!l.IsString())
+          return InvalidArgument("invalid archive: bad layer name in manifest.json");
         std::string name(l.GetString(), l.GetStringLength());
         ARCA_ASSIGN_OR_RETURN(const StagedFile* f, st.find(name));
         std::string lw = claimedHex(name, true);
@@ -510,7 +524,8 @@ StatusOr<std::vector<Plan>> planDockerArchive(const Staging& st) {
         if (!t.IsString()) return InvalidArgument("invalid archive: bad tag in manifest.json");
         std::string tag(t.GetString(), t.GetStringLength());
         auto ref = parseReference(tag);
-        if (!ref.ok()) return InvalidArgument("invalid tag \"" + tag + "\": " + ref.status().message());
+        if (!ref.ok())
+          return InvalidArgument("invalid tag \"" + tag + "\": " + ref.status().message());
         if (ref->tag.empty()) return InvalidArgument("invalid tag \"" + tag + "\"");
         p.tags.push_back(ref->full());
       }
@@ -533,6 +548,11 @@ class DecompressedStream {
  public:
   static StatusOr<std::unique_ptr<DecompressedStream>> open(const std::string& path) {
     std::unique_ptr<DecompressedStream> s(new DecompressedStream());
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && st.st_size == 0) {
+      s->eof_ = true;  // libarchive's raw format refuses empty input
+      return s;
+    }
     ARCA_ASSIGN_OR_RETURN(s->file_, fileReader(path));
     ARCA_ASSIGN_OR_RETURN(s->reader_, StreamReader::open(s->file_, StreamReader::Format::kRaw));
     archive_entry* e = nullptr;
@@ -549,6 +569,9 @@ class DecompressedStream {
   ReadFn readFn() {
     return [this](char* buf, size_t len) -> long { return read(buf, len); };
   }
+
+  // The decompression error behind a -1 from the ReadFn, if any.
+  const std::string& error() const { return error_; }
 
   // Reads to the end and returns the sha256 hex of all decompressed bytes.
   StatusOr<std::string> finish() {
@@ -597,10 +620,10 @@ struct ImageStore::Impl {
   // Serializes read-modify-write of images/<id>.json.
   std::mutex meta_mu;
 
-  std::string blobDir;
-  std::string layerDir;
-  std::string tmpDir;
-  std::string imageDir;
+  std::string blob_dir;
+  std::string layer_dir;
+  std::string tmp_dir;
+  std::string image_dir;
 
   // Unpacks the layer `chain` from the blob at `blob_path` unless it is on
   // disk already; returns its unpacked size.
@@ -646,7 +669,7 @@ Status storeBlob(const std::string& blob_dir, const StagedFile& f) {
   if (::link(f.path.c_str(), dst.c_str()) == 0 || errno == EEXIST) return Status::Ok();
   // Another filesystem (or no hardlinks): copy, then rename into place.
   std::error_code ec;
-  std::string tmp = dst + ".tmp-" + std::to_string(::getpid());
+  std::string tmp = dst + uniqueSuffix();
   fs::copy_file(f.path, tmp, fs::copy_options::overwrite_existing, ec);
   if (ec) return Internal("copy blob " + f.sha + ": " + ec.message());
   if (::rename(tmp.c_str(), dst.c_str()) != 0) {
@@ -679,10 +702,10 @@ std::vector<std::string> chainIds(const ImageRecord& image) {
 }  // namespace
 
 ImageStore::ImageStore(std::string root) : root_(std::move(root)), impl_(new Impl()) {
-  impl_->blobDir = root_ + "/blobs/sha256";
-  impl_->layerDir = root_ + "/layers";
-  impl_->tmpDir = root_ + "/tmp";
-  impl_->imageDir = root_ + "/images";
+  impl_->blob_dir = root_ + "/blobs/sha256";
+  impl_->layer_dir = root_ + "/layers";
+  impl_->tmp_dir = root_ + "/tmp";
+  impl_->image_dir = root_ + "/images";
 }
 
 ImageStore::~ImageStore() = default;
@@ -691,18 +714,18 @@ StatusOr<std::unique_ptr<ImageStore>> ImageStore::create(const std::string& root
   if (root.empty()) return InvalidArgument("image store root is empty");
   std::unique_ptr<ImageStore> s(new ImageStore(root));
   std::error_code ec;
-  for (const auto& d : {s->impl_->blobDir, s->impl_->layerDir, s->impl_->tmpDir,
-                        s->impl_->imageDir}) {
+  for (const auto& d :
+       {s->impl_->blob_dir, s->impl_->layer_dir, s->impl_->tmp_dir, s->impl_->image_dir}) {
     fs::create_directories(d, ec);
     if (ec) return Internal("create " + d + ": " + ec.message());
   }
   // Anything in tmp/ is left from a load that did not finish.
-  ARCA_ASSIGN_OR_RETURN(auto tmp_names, listDir(s->impl_->tmpDir));
-  for (const auto& name : tmp_names) removeTree(s->impl_->tmpDir + "/" + name);
+  ARCA_ASSIGN_OR_RETURN(auto tmp_names, listDir(s->impl_->tmp_dir));
+  for (const auto& name : tmp_names) removeTree(s->impl_->tmp_dir + "/" + name);
   // A layer dir without its .json was being renamed into place when we stopped.
-  ARCA_ASSIGN_OR_RETURN(auto layer_names, listDir(s->impl_->layerDir));
+  ARCA_ASSIGN_OR_RETURN(auto layer_names, listDir(s->impl_->layer_dir));
   for (const auto& name : layer_names) {
-    const std::string path = s->impl_->layerDir + "/" + name;
+    const std::string path = s->impl_->layer_dir + "/" + name;
     if (isSha256Hex(name) && !pathExists(path + ".json")) removeTree(path);
   }
   return s;
@@ -715,7 +738,7 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
   };
 
   // 1. Spool.
-  ARCA_ASSIGN_OR_RETURN(auto staging_dir, TempDir::make(im.tmpDir, "load-"));
+  ARCA_ASSIGN_OR_RETURN(auto staging_dir, TempDir::make(im.tmp_dir, "load-"));
   Staging st(staging_dir->path());
   ARCA_RETURN_IF_ERROR(st.spool(in));
 
@@ -739,6 +762,9 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
     Prepared pr;
     pr.plan = &p;
     ImageRecord& rec = pr.record;
+    if (static_cast<size_t>(p.config->size) > kMaxJsonSize) {
+      return InvalidArgument("invalid archive: image config is too large");
+    }
     ARCA_ASSIGN_OR_RETURN(std::string config_text, readFile(p.config->path, kMaxJsonSize));
     ARCA_ASSIGN_OR_RETURN(rapidjson::Document config, parseJson(config_text, "image config"));
     rec.set_id("sha256:" + p.config->sha);
@@ -775,10 +801,10 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
     ImageRecord& rec = pr.record;
     const Plan& p = *pr.plan;
     std::set<std::string> blobs;
-    ARCA_RETURN_IF_ERROR(storeBlob(im.blobDir, *p.config));
+    ARCA_RETURN_IF_ERROR(storeBlob(im.blob_dir, *p.config));
     blobs.insert("sha256:" + p.config->sha);
     for (const StagedFile* f : p.extra_blobs) {
-      ARCA_RETURN_IF_ERROR(storeBlob(im.blobDir, *f));
+      ARCA_RETURN_IF_ERROR(storeBlob(im.blob_dir, *f));
       blobs.insert("sha256:" + f->sha);
     }
     std::string chain;
@@ -791,8 +817,8 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
       const std::string counter = " " + std::to_string(i + 1) + "/" + std::to_string(n);
       ARCA_ASSIGN_OR_RETURN(int64_t size, im.ensureLayer(chain, parent, diff, p.layers[i]->path,
                                                          p.layers[i]->sha, counter, say));
-      total += size;
-      ARCA_RETURN_IF_ERROR(storeBlob(im.blobDir, *p.layers[i]));
+      total = size > INT64_MAX - total ? INT64_MAX : total + size;
+      ARCA_RETURN_IF_ERROR(storeBlob(im.blob_dir, *p.layers[i]));
       blobs.insert("sha256:" + p.layers[i]->sha);
     }
     rec.set_size(total);
@@ -828,17 +854,15 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
   return out;
 }
 
-StatusOr<int64_t> ImageStore::Impl::ensureLayer(const std::string& chain,
-                                                const std::string& parent,
+StatusOr<int64_t> ImageStore::Impl::ensureLayer(const std::string& chain, const std::string& parent,
                                                 const std::string& diff_id,
                                                 const std::string& blob_path,
                                                 const std::string& blob_sha,
-                                                const std::string& counter,
-                                                const ProgressFn& say) {
+                                                const std::string& counter, const ProgressFn& say) {
   Impl& im = *this;
   const std::string chain_hex = chain.substr(7);
   const std::string diff_hex = diff_id.substr(7);
-  const std::string dir = im.layerDir + "/" + chain_hex;
+  const std::string dir = im.layer_dir + "/" + chain_hex;
   const std::string meta = dir + ".json";
   ChainLock lock(im.layer_mu, im.layer_cv, im.unpacking, chain);
 
@@ -848,8 +872,10 @@ StatusOr<int64_t> ImageStore::Impl::ensureLayer(const std::string& chain,
       ARCA_ASSIGN_OR_RETURN(auto s, DecompressedStream::open(blob_path));
       ARCA_ASSIGN_OR_RETURN(std::string got, s->finish());
       if (got != diff_hex) {
-        return InvalidArgument("invalid archive: layer " + diff_id + " digest mismatch (content "
-                               "is sha256:" + got + ")");
+        return InvalidArgument("invalid archive: layer " + diff_id +
+                               " digest mismatch (content "
+                               "is sha256:" +
+                               got + ")");
       }
     }
     say("Layer " + shortHex(diff_id) + " already exists" + counter);
@@ -860,13 +886,24 @@ StatusOr<int64_t> ImageStore::Impl::ensureLayer(const std::string& chain,
   ::unlink(meta.c_str());
 
   say("Loading layer " + shortHex(diff_id) + counter);
-  ARCA_ASSIGN_OR_RETURN(auto tmp, TempDir::make(im.tmpDir, "layer-"));
+  ARCA_ASSIGN_OR_RETURN(auto tmp, TempDir::make(im.tmp_dir, "layer-"));
+  // mkdtemp makes 0700; a layer root is the container's "/" unless the tar says otherwise.
+  if (::chmod(tmp->path().c_str(), 0755) != 0) return Internal("chmod " + tmp->path());
   ARCA_ASSIGN_OR_RETURN(auto stream, DecompressedStream::open(blob_path));
-  ARCA_ASSIGN_OR_RETURN(int64_t size, unpackLayer(stream->readFn(), tmp->path()));
+  auto unpacked = unpackLayer(stream->readFn(), tmp->path());
+  if (!unpacked.ok()) {
+    if (!stream->error().empty()) {
+      return InvalidArgument("invalid layer " + diff_id + ": " + stream->error());
+    }
+    return unpacked.status();
+  }
+  const int64_t size = *unpacked;
   ARCA_ASSIGN_OR_RETURN(std::string got, stream->finish());
   if (got != diff_hex) {
-    return InvalidArgument("invalid archive: layer " + diff_id + " digest mismatch (content is "
-                           "sha256:" + got + ")");
+    return InvalidArgument("invalid archive: layer " + diff_id +
+                           " digest mismatch (content is "
+                           "sha256:" +
+                           got + ")");
   }
   if (::rename(tmp->path().c_str(), dir.c_str()) != 0) {
     return Internal("rename layer into " + dir + ": " + errnoText());
@@ -890,7 +927,7 @@ StatusOr<int64_t> ImageStore::Impl::ensureLayer(const std::string& chain,
 Status ImageStore::Impl::recordBlobs(const std::string& id, const std::set<std::string>& blobs) {
   Impl& im = *this;
   std::lock_guard lk(im.meta_mu);
-  const std::string path = im.imageDir + "/" + id.substr(7) + ".json";
+  const std::string path = im.image_dir + "/" + id.substr(7) + ".json";
   std::set<std::string> all = blobs;
   if (auto text = readFile(path, kMaxJsonSize); text.ok()) {
     rapidjson::Document old;
@@ -917,7 +954,7 @@ StatusOr<std::vector<std::string>> ImageStore::layerDirs(const ImageRecord& imag
     if (!sha256HexOf(d).ok()) return InvalidArgument("image " + image.id() + ": bad diff id " + d);
   }
   for (const auto& chain : chainIds(image)) {
-    std::string dir = impl_->layerDir + "/" + chain.substr(7);
+    std::string dir = impl_->layer_dir + "/" + chain.substr(7);
     if (!isDirectory(dir) || !pathExists(dir + ".json")) {
       return NotFound("layer " + chain + " of image " + image.id() + " is not in the image store");
     }
@@ -944,7 +981,7 @@ Status ImageStore::garbageCollect(const std::vector<ImageRecord>& keep) {
     }
     for (const auto& c : chainIds(img)) keep_layers.insert(c.substr(7));
     std::lock_guard lk(im.meta_mu);
-    if (auto text = readFile(im.imageDir + "/" + *id_hex + ".json", kMaxJsonSize); text.ok()) {
+    if (auto text = readFile(im.image_dir + "/" + *id_hex + ".json", kMaxJsonSize); text.ok()) {
       rapidjson::Document d;
       d.Parse(text->data(), text->size());
       const JsonValue* b = d.HasParseError() ? nullptr : member(d, "blobs");
@@ -976,11 +1013,11 @@ Status ImageStore::garbageCollect(const std::vector<ImageRecord>& keep) {
                ? name.substr(0, name.size() - 5)
                : name;
   };
-  sweep(im.blobDir, [&](const std::string& n) { return keep_blobs.count(n) > 0; });
-  sweep(im.layerDir, [&](const std::string& n) { return keep_layers.count(stem(n)) > 0; });
+  sweep(im.blob_dir, [&](const std::string& n) { return keep_blobs.count(n) > 0; });
+  sweep(im.layer_dir, [&](const std::string& n) { return keep_layers.count(stem(n)) > 0; });
   {
     std::lock_guard lk(im.meta_mu);
-    sweep(im.imageDir, [&](const std::string& n) { return keep_images.count(stem(n)) > 0; });
+    sweep(im.image_dir, [&](const std::string& n) { return keep_images.count(stem(n)) > 0; });
   }
   return first;
 }

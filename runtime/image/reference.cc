@@ -10,7 +10,8 @@
 //   alnum           := /[a-z0-9]+/
 //   separator       := /[_.]|__|[-]+/
 //   tag             := /[\w][\w.-]{0,127}/
-//   digest          := algorithm ":" hex, algorithm := /[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*/
+//   digest          := algorithm ":" hex, algorithm :=
+//   /[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*/
 //
 // A hand-written parser: no std::regex (slow, and this runs on fuzzed input).
 #include "runtime/image/reference.h"
@@ -199,7 +200,8 @@ bool splitRemainder(std::string_view rem, Reference* out) {
   rem = rem.substr(end);
   if (rem[0] == ':') {
     size_t at = rem.find('@');
-    std::string_view tag = rem.substr(1, at == std::string_view::npos ? std::string_view::npos : at - 1);
+    std::string_view tag =
+        rem.substr(1, at == std::string_view::npos ? std::string_view::npos : at - 1);
     if (!validTag(tag)) return false;
     out->tag = std::string(tag);
     if (at == std::string_view::npos) return true;
@@ -216,9 +218,8 @@ bool splitRemainder(std::string_view rem, Reference* out) {
 void splitDockerDomain(std::string_view name, std::string* domain, std::string* remainder) {
   size_t i = name.find('/');
   std::string_view first = i == std::string_view::npos ? std::string_view() : name.substr(0, i);
-  if (i == std::string_view::npos ||
-      (first.find_first_of(".:") == std::string_view::npos && first != "localhost" &&
-       !hasUpper(first))) {
+  if (i == std::string_view::npos || (first.find_first_of(".:") == std::string_view::npos &&
+                                      first != "localhost" && !hasUpper(first))) {
     *domain = kDefaultDomain;
     *remainder = std::string(name);
   } else {

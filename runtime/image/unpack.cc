@@ -17,6 +17,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -53,8 +54,7 @@ std::string shown(std::string_view name) {
 // "./a//b/" -> "a/b"; "" for the layer root itself. Rejects absolute paths and "..".
 StatusOr<std::string> cleanPath(std::string_view p, std::string_view what) {
   if (!p.empty() && p[0] == '/') {
-    return InvalidArgument("layer " + std::string(what) + " " + shown(p) +
-                           " has an absolute path");
+    return InvalidArgument("layer " + std::string(what) + " " + shown(p) + " has an absolute path");
   }
   std::string out;
   size_t start = 0;
@@ -112,7 +112,8 @@ Status makeDirs(const std::string& root, const std::string& rel, std::string_vie
     std::string path = root + "/" + prefix;
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {
-      if (::mkdir(path.c_str(), 0755) != 0) {
+      // 0755 whatever the daemon's umask, as Docker creates missing parents.
+      if (::mkdir(path.c_str(), 0755) != 0 || ::chmod(path.c_str(), 0755) != 0) {
         return InvalidArgument("layer entry " + shown(entry) + ": mkdir " + shown(prefix) + ": " +
                                std::strerror(errno));
       }
@@ -130,7 +131,6 @@ Status applyWhiteout(const std::string& root, const std::string& rel, archive_en
   const char* raw = archive_entry_pathname(e);
   std::string_view entry = raw ? raw : "";
   auto [parent, base] = splitParent(rel);
-  ARCA_RETURN_IF_ERROR(makeDirs(root, parent, entry));
   std::string parent_path = parent.empty() ? root : root + "/" + parent;
   if (base == kWhiteoutOpaque) {
     if (::lsetxattr(parent_path.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0) {
@@ -234,10 +234,28 @@ StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
     if (!raw || !*raw) return InvalidArgument("layer tar has an entry without a name");
     const std::string entry = raw;
     ARCA_ASSIGN_OR_RETURN(std::string rel, cleanPath(entry, "entry"));
-    if (rel.empty()) continue;  // "./": the layer root is `dest` itself
+    if (rel.empty()) {
+      // "./" is `dest` itself: take its mode and owner, as Docker does.
+      if (archive_entry_filetype(e) == AE_IFDIR) {
+        if (::chmod(root.c_str(), archive_entry_perm(e)) != 0 ||
+            ::lchown(root.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                     static_cast<gid_t>(archive_entry_gid(e))) != 0) {
+          return Internal("setting attributes of layer root: " + std::string(std::strerror(errno)));
+        }
+      }
+      continue;
+    }
+    // libarchive chdir()s (process-wide) into paths longer than PATH_MAX; no
+    // image needs such paths, so refuse them.
+    if (root.size() + 1 + rel.size() >= PATH_MAX) {
+      return InvalidArgument("layer entry " + shown(entry) + " has a path that is too long");
+    }
     ARCA_RETURN_IF_ERROR(checkParents(root, rel, entry));
+    auto [parent, base] = splitParent(rel);
+    // Missing parents are made here (0755), not by libarchive; a parent that
+    // exists as a non-directory fails the layer, as in Docker.
+    ARCA_RETURN_IF_ERROR(makeDirs(root, parent, entry));
 
-    const std::string base = splitParent(rel).second;
     if (base.compare(0, kWhiteoutPrefix.size(), kWhiteoutPrefix) == 0) {
       ARCA_RETURN_IF_ERROR(applyWhiteout(root, rel, e));
       continue;
@@ -248,6 +266,9 @@ StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
       ARCA_ASSIGN_OR_RETURN(std::string target, cleanPath(link, "hardlink target"));
       if (target.empty()) {
         return InvalidArgument("layer entry " + shown(entry) + " is a hardlink to the root");
+      }
+      if (root.size() + 1 + target.size() >= PATH_MAX) {
+        return InvalidArgument("layer entry " + shown(entry) + " has a target that is too long");
       }
       ARCA_RETURN_IF_ERROR(checkParents(root, target, entry));
       struct stat ts;
@@ -260,7 +281,9 @@ StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
       }
       archive_entry_set_hardlink(e, (root + "/" + target).c_str());
     } else if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0) {
-      size += archive_entry_size(e);
+      // Saturating: sparse entries can claim sizes near INT64_MAX.
+      const int64_t n = archive_entry_size(e);
+      size = n > INT64_MAX - size ? INT64_MAX : size + n;
     }
     archive_entry_set_pathname(e, (root + "/" + rel).c_str());
     dropOverlayXattrs(e);

@@ -154,7 +154,9 @@ std::optional<std::string> RootDir::readFile(const std::string& path) const {
 
 StatusOr<std::string> lookPath(const RootDir& root, const std::string& file,
                                const std::string& path_env, const std::string& cwd) {
-  for (std::string_view dir : split(path_env, ':')) {
+  std::vector<std::string_view> dirs;
+  if (!path_env.empty()) dirs = split(path_env, ':');  // Go: no $PATH, no directories
+  for (std::string_view dir : dirs) {
     std::string d = dir.empty() ? "." : std::string(dir);
     std::string candidate = d + "/" + file;
     std::string in_root = candidate.front() == '/' ? candidate : cwd + "/" + candidate;

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -41,7 +42,7 @@ constexpr auto kSignalTimeout = std::chrono::seconds(10);
 constexpr auto kShutdownTimeout = std::chrono::seconds(20);
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;  // 107
 
-std::shared_ptr<spdlog::logger> log() {
+std::shared_ptr<spdlog::logger> logger() {
   static auto logger = [] {
     auto l = spdlog::get("runtime");
     return l ? l : spdlog::default_logger();
@@ -117,7 +118,7 @@ std::vector<std::string> mountsUnder(const std::string& prefix) {
     std::string decoded;  // octal escapes: \040 for space etc.
     for (size_t i = 0; i < mnt.size(); ++i) {
       if (mnt[i] == '\\' && i + 3 < mnt.size()) {
-        decoded += static_cast<char>(std::stoi(mnt.substr(i + 1, 3), nullptr, 8));
+        decoded += static_cast<char>(strtol(mnt.substr(i + 1, 3).c_str(), nullptr, 8));
         i += 3;
       } else {
         decoded += mnt[i];
@@ -351,6 +352,25 @@ Status mountOverlay(const std::vector<std::string>& lowers, const std::string& u
   return Status::Ok();
 }
 
+// containerd gives containers RLIMIT_NOFILE 1048576. Raising a hard limit
+// needs CAP_SYS_RESOURCE; without it (some CI sandboxes) the runtime would
+// fail with EPERM, so the limit is capped at what this process may grant.
+uint64_t containerNofileLimit() {
+  constexpr uint64_t kDefault = 1048576;
+  constexpr int kCapSysResource = 24;
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    uint64_t caps = strtoull(line.c_str() + 7, nullptr, 16);
+    if (caps & (uint64_t{1} << kCapSysResource)) return kDefault;
+    break;
+  }
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY) return kDefault;
+  return std::min<uint64_t>(kDefault, rl.rlim_max);
+}
+
 bool crunHybridHost(const std::string& runtime) {
   if (runtime.find("crun") == std::string::npos) return false;
   std::ifstream in("/proc/self/mountinfo");
@@ -385,18 +405,18 @@ StatusOr<std::unique_ptr<NamespaceDriver>> NamespaceDriver::create(
   }
   std::unique_ptr<NamespaceDriver> d(new NamespaceDriver(std::move(o)));
   d->runtime_root_ = d->options_.exec_root + "/" + d->options_.oci_runtime;
-  for (const std::string& dir :
-       {d->options_.exec_root + "/c", d->options_.exec_root + "/s", d->runtime_root_}) {
-    ARCA_RETURN_IF_ERROR(mkdirAll(dir, 0711));
-  }
-  ARCA_RETURN_IF_ERROR(mkdirAll(d->options_.containers_dir, 0710));
-  // The longest socket this exec root will produce.
+  // Every socket this exec root produces has this length.
   std::string probe_socket = d->socketPath(std::string(64, '0'));
   if (probe_socket.size() > kMaxSocketPath) {
     return InvalidArgument("exec root " + d->options_.exec_root + " is too long: agent socket " +
                            probe_socket + " exceeds " + std::to_string(kMaxSocketPath) +
                            " bytes");
   }
+  for (const std::string& dir :
+       {d->options_.exec_root + "/c", d->options_.exec_root + "/s", d->runtime_root_}) {
+    ARCA_RETURN_IF_ERROR(mkdirAll(dir, 0711));
+  }
+  ARCA_RETURN_IF_ERROR(mkdirAll(d->options_.containers_dir, 0710));
   return d;
 }
 
@@ -443,6 +463,7 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   in.hostname = hostname;
   in.readonly_rootfs = spec.readonly_rootfs;
   in.cgroups_path = "/arca/" + spec.id;
+  in.nofile_limit = containerNofileLimit();
 
   ARCA_ASSIGN_OR_RETURN(ResolvedUser user, resolveUser(spec.user, root.readFile("/etc/passwd"),
                                                        root.readFile("/etc/group")));
@@ -625,13 +646,13 @@ void NamespaceDriver::runtimeDelete(const std::string& id) {
   int status = runAndWait({options_.oci_runtime_path, "--root", runtime_root_, "delete", "-f", id},
                           crunHybridHost(options_.oci_runtime_path));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    log()->warn("{} delete -f {} failed (status {})", options_.oci_runtime, id, status);
+    logger()->warn("{} delete -f {} failed (status {})", options_.oci_runtime, id, status);
   }
 }
 
 Status NamespaceDriver::startFailed(const std::string& id, Status error) {
   Status c = cleanup(id);
-  if (!c.ok()) log()->warn("cleanup after failed start of {}: {}", id, c.toString());
+  if (!c.ok()) logger()->warn("cleanup after failed start of {}: {}", id, c.toString());
   return error;
 }
 
@@ -664,12 +685,17 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
   if (Status s = prepareBundle(spec, hostname); !s.ok()) return startFailed(spec.id, s);
   if (Status s = spawnAgent(spec); !s.ok()) return startFailed(spec.id, s);
 
-  auto stub = v1::Agent::NewStub(agentChannel(sock));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
-  v1::StartRequest req;
   v1::StartResponse resp;
-  grpc::Status st = stub->Start(&ctx, req, &resp);
+  grpc::Status st;
+  {
+    // The channel must be gone before cleanup: an agent's server shutdown
+    // waits for connected clients to leave.
+    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
+    v1::StartRequest req;
+    st = stub->Start(&ctx, req, &resp);
+  }
   if (!st.ok()) {
     std::string msg = st.error_message();
     int32_t code = startFailureExitCode(msg);
@@ -730,7 +756,7 @@ StatusOr<ExitResult> NamespaceDriver::wait(const std::string& id) {
     if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       return FailedPrecondition(st.error_message());
     }
-    log()->info("wait {}: agent unreachable ({}), falling back to exit.json", id,
+    logger()->info("wait {}: agent unreachable ({}), falling back to exit.json", id,
                 st.error_message());
   }
   if (auto r = readExitFile(exit_file)) return *r;
@@ -774,6 +800,13 @@ ProbeResult NamespaceDriver::probe(const std::string& id) {
       }
       return out;
     }
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      // Something answers on the socket but not in time: never declare a
+      // possibly live container dead.
+      out.phase = ProbeResult::Phase::kRunning;
+      out.error = "arca-agent not answering: " + st.error_message();
+      return out;
+    }
   }
   if (auto r = readExitFile(exit_file)) {
     out.phase = ProbeResult::Phase::kExited;
@@ -797,7 +830,7 @@ Status NamespaceDriver::cleanup(const std::string& id) {
     v1::ShutdownResponse resp;
     grpc::Status st = stub->Shutdown(&ctx, req, &resp);
     if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE) {
-      log()->warn("shutdown of agent {}: {}", id, st.error_message());
+      logger()->warn("shutdown of agent {}: {}", id, st.error_message());
     }
   }
   if (agent > 0) {
@@ -806,7 +839,7 @@ Status NamespaceDriver::cleanup(const std::string& id) {
     if (pidfd >= 0) {
       pollfd p{pidfd, POLLIN, 0};
       if (poll(&p, 1, 5000) == 0) {
-        log()->warn("agent of {} (pid {}) did not exit, killing it", id, agent);
+        logger()->warn("agent of {} (pid {}) did not exit, killing it", id, agent);
         syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
         poll(&p, 1, 2000);
       }

@@ -132,9 +132,9 @@ std::string buildOciConfig(const OciConfigInput& in) {
   key(w, "type");
   w.String("RLIMIT_NOFILE");
   key(w, "hard");
-  w.Uint64(1048576);
+  w.Uint64(in.nofile_limit);
   key(w, "soft");
-  w.Uint64(1048576);
+  w.Uint64(in.nofile_limit);
   w.EndObject();
   w.EndArray();
   key(w, "noNewPrivileges");

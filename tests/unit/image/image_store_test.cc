@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/image/digest.h"
@@ -83,8 +84,7 @@ std::string dockerSave(const std::vector<Image>& images, bool null_tags = false)
     std::string cfg_name = sha256Hex(img.config) + ".json";
     tar.file(cfg_name, img.config);
     manifest += std::string(i ? "," : "") + R"({"Config":")" + cfg_name + R"(","RepoTags":)" +
-                (null_tags ? "null" : jsonList(img.tags)) + R"(,"Layers":)" + jsonList(names) +
-                "}";
+                (null_tags ? "null" : jsonList(img.tags)) + R"(,"Layers":)" + jsonList(names) + "}";
   }
   manifest += "]";
   tar.file("manifest.json", manifest);
@@ -102,15 +102,14 @@ std::string manifestFor(const std::string& config, const std::vector<std::string
                         bool gzip) {
   std::string layers = "[";
   for (size_t i = 0; i < layer_blobs.size(); ++i) {
-    layers += (i ? "," : "") +
-              descriptor(gzip ? "application/vnd.oci.image.layer.v1.tar+gzip"
-                              : "application/vnd.oci.image.layer.v1.tar",
-                         layer_blobs[i]);
+    layers += (i ? "," : "") + descriptor(gzip ? "application/vnd.oci.image.layer.v1.tar+gzip"
+                                               : "application/vnd.oci.image.layer.v1.tar",
+                                          layer_blobs[i]);
   }
   layers += "]";
   return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":)" +
-         descriptor("application/vnd.oci.image.config.v1+json", config) +
-         R"(,"layers":)" + layers + "}";
+         descriptor("application/vnd.oci.image.config.v1+json", config) + R"(,"layers":)" + layers +
+         "}";
 }
 
 std::string annotations(const std::string& ref_name, const std::string& containerd_name = "") {
@@ -255,6 +254,8 @@ TEST_F(ImageStoreTest, LoadsDockerSaveArchive) {
   EXPECT_EQ(readAll((*dirs)[1] + "/bin/busybox"), busyboxBytes());
   EXPECT_EQ(fs::read_symlink((*dirs)[1] + "/bin/sh"), "busybox");
   struct stat st;
+  ASSERT_EQ(::lstat((*dirs)[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);  // the container's "/"
   ASSERT_EQ(::lstat(((*dirs)[0] + "/etc/passwd").c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));
   EXPECT_EQ(st.st_rdev, makedev(0, 0));
@@ -291,8 +292,9 @@ TEST_F(ImageStoreTest, LoadsUntaggedAndDuplicateTags) {
 TEST_F(ImageStoreTest, LoadsLegacyArchiveWithSymlinkedLayer) {
   std::string layer = topLayer();
   Image img = makeImage({layer, layer}, {"dup:1"});  // same diff twice: two chain ids
-  std::string manifest = R"([{"Config":")" + hexOf(sha(img.config)) +
-                         R"(.json","RepoTags":["dup:1"],"Layers":["aaa/layer.tar","bbb/layer.tar"]}])";
+  std::string manifest =
+      R"([{"Config":")" + hexOf(sha(img.config)) +
+      R"(.json","RepoTags":["dup:1"],"Layers":["aaa/layer.tar","bbb/layer.tar"]}])";
   std::string tar = TarBuilder()
                         .dir("aaa")
                         .file("aaa/layer.tar", layer)
@@ -355,9 +357,9 @@ TEST_F(ImageStoreTest, LoadsOciLayout) {
   std::string index = oci.blob(
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)" +
       descriptor(man, m_att, R"(,"platform":{"architecture":"unknown","os":"unknown"})") + "," +
-      descriptor(man, m_arm, R"(,"platform":{"architecture":"arm64","os":"linux","variant":"v8"})") +
-      "," + descriptor(man, m_amd, R"(,"platform":{"architecture":"amd64","os":"linux"})") +
-      "]}");
+      descriptor(man, m_arm,
+                 R"(,"platform":{"architecture":"arm64","os":"linux","variant":"v8"})") +
+      "," + descriptor(man, m_amd, R"(,"platform":{"architecture":"amd64","os":"linux"})") + "]}");
   oci.top(descriptor("application/vnd.oci.image.index.v1+json", index,
                      annotations("docker.io/library/multi:1")));
   // Image 2: tag-only ref.name plus containerd's full name.
@@ -468,6 +470,21 @@ TEST_F(ImageStoreTest, RejectsCompressedLayerDigestMismatch) {
   expectClean();
 }
 
+TEST_F(ImageStoreTest, RejectsCorruptCompressedLayer) {
+  std::string layer = TarBuilder().file("data", std::string(200000, 'q')).build();
+  std::string gz = TarBuilder().file("data", std::string(200000, 'q')).build(Compression::kGzip);
+  gz = gz.substr(0, gz.size() / 2);  // truncated gzip stream
+  OciLayout oci;
+  std::string cfg = oci.blob(imageConfig({sha(layer)}));
+  oci.blob(gz);
+  std::string m = oci.blob(manifestFor(cfg, {gz}, true));
+  oci.top(descriptor("application/vnd.oci.image.manifest.v1+json", m, annotations("x:1")));
+  auto r = load(oci.build());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().toString();
+  expectClean();
+}
+
 TEST_F(ImageStoreTest, RejectsConfigAndBlobDigestMismatch) {
   Image img = makeImage({topLayer()}, {"x:1"});
   std::string manifest = R"([{"Config":")" + sha256Hex("not the config") +
@@ -487,8 +504,8 @@ TEST_F(ImageStoreTest, RejectsConfigAndBlobDigestMismatch) {
   std::string layer = topLayer();
   std::string cfg = imageConfig({sha(layer)});
   std::string m = manifestFor(cfg, {layer}, false);
-  std::string index = R"({"manifests":[)" +
-                      descriptor("application/vnd.oci.image.manifest.v1+json", m) + "]}";
+  std::string index =
+      R"({"manifests":[)" + descriptor("application/vnd.oci.image.manifest.v1+json", m) + "]}";
   tar = TarBuilder()
             .file("index.json", index)
             .file("blobs/sha256/" + hexOf(sha(m)), m)
@@ -576,6 +593,36 @@ TEST_F(ImageStoreTest, ReusesLayers) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)[0].SerializeAsString(), (*ra)[0].SerializeAsString());
   EXPECT_EQ(names("layers").size(), 6u);  // base, top a, top b: dirs + json
+}
+
+TEST_F(ImageStoreTest, ConcurrentLoadsShareLayers) {
+  std::string base = baseLayer();
+  std::vector<std::string> archives;
+  for (int i = 0; i < 4; ++i) {
+    std::string tag = "c" + std::to_string(i);
+    archives.push_back(dockerSave({makeImage({base, topLayer(tag)}, {tag + ":1"}, tag)}));
+  }
+  std::vector<std::thread> threads;
+  std::vector<Status> results(archives.size());
+  for (size_t i = 0; i < archives.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto r = store_->load(stringReader(archives[i], 65536), nullptr);
+      results[i] = r.ok() ? Status::Ok() : r.status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) EXPECT_TRUE(r.ok()) << r.toString();
+  EXPECT_EQ(names("layers").size(), 10u);  // one base + four tops, dir + json each
+  EXPECT_TRUE(names("tmp").empty());
+}
+
+TEST_F(ImageStoreTest, EmptyLayerBlob) {
+  // A zero-byte layer is an empty tar stream: nothing to unpack.
+  Image img = makeImage({""}, {"empty:1"});
+  auto r = load(dockerSave({img}));
+  ASSERT_TRUE(r.ok()) << r.status().toString();
+  EXPECT_EQ((*r)[0].size(), 0);
+  EXPECT_TRUE(store_->layerDirs((*r)[0]).ok());
 }
 
 TEST_F(ImageStoreTest, GarbageCollect) {

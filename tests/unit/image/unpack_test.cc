@@ -4,6 +4,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <climits>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -31,13 +32,13 @@ std::string snapshot(const std::string& dir) {
   std::string out;
   std::error_code ec;
   std::set<std::string> lines;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
     struct stat st;
     std::string p = it->path().string();
     ::lstat(p.c_str(), &st);
-    std::string line = p + " " + std::to_string(st.st_mode) + " " +
-                       std::to_string(st.st_mtime) + " " + getXattr(p, "trusted.overlay.opaque");
+    std::string line = p + " " + std::to_string(st.st_mode) + " " + std::to_string(st.st_mtime) +
+                       " " + getXattr(p, "trusted.overlay.opaque");
     if (S_ISREG(st.st_mode)) line += " " + readAll(p);
     lines.insert(line);
   }
@@ -127,6 +128,15 @@ TEST_F(UnpackTest, FilesDirsLinksAndMetadata) {
   ASSERT_EQ(::lstat((dest_ + "/home/u/notes").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 1000u);
   EXPECT_EQ(readAll(dest_ + "/etc/hostname"), "box\n");
+}
+
+TEST_F(UnpackTest, RootEntrySetsDestAttributes) {
+  ASSERT_TRUE(unpack(TarBuilder().dir("./", 0750).owner(7, 8).file("./f", "x").build()).ok());
+  struct stat st;
+  ASSERT_EQ(::lstat(dest_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(st.st_uid, 7u);
+  EXPECT_EQ(st.st_gid, 8u);
 }
 
 TEST_F(UnpackTest, CompressedLayers) {
@@ -239,6 +249,16 @@ TEST_F(UnpackTest, RejectsHardlinksOutside) {
   expectRejected(TarBuilder().hardlink("h", "../outside/victim").build(), "../outside/victim");
   expectRejected(TarBuilder().symlink("l", outside_).hardlink("h", "l/victim").build(), "h");
   expectRejected(TarBuilder().hardlink("h", "missing").build(), "missing");
+}
+
+TEST_F(UnpackTest, RejectsOverlongPaths) {
+  std::string deep;
+  while (deep.size() < PATH_MAX) deep += "abcdefghijklmnopqrstuvwxyz/";
+  expectRejected(TarBuilder().file(deep + "f", "x").build(), "too long");
+}
+
+TEST_F(UnpackTest, RejectsFileAsParent) {
+  expectRejected(TarBuilder().file("a", "x").file("a/b", "y").build(), "a/b");
 }
 
 TEST_F(UnpackTest, ReplacingSymlinkDoesNotFollowIt) {
