@@ -462,8 +462,8 @@ RequestParser::Result RequestParser::feed(const char* data, size_t len, size_t* 
           pos = len;
           break;
         }
-        bool empty_line = (buf_.empty() && (seg.empty() || seg == "\r")) ||
-                          (buf_ == "\r" && seg.empty());
+        bool empty_line =
+            (buf_.empty() && (seg.empty() || seg == "\r")) || (buf_ == "\r" && seg.empty());
         buf_.clear();
         pos = lf + 1;
         if (empty_line) phase_ = Phase::kDone;

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,8 +48,6 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 namespace arca::api {
 namespace {
@@ -78,42 +77,78 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Request Entity Too Large";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Requested Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Entity";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Request Entity Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Requested Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 422:
+      return "Unprocessable Entity";
+    case 426:
+      return "Upgrade Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
   }
 }
 
@@ -131,24 +166,32 @@ void appendUint(std::string* out, uint64_t v) {
   out->append(p, static_cast<size_t>(end - p));
 }
 
-// Go's CanonicalMIMEHeaderKey: "api-version" -> "Api-Version", "OSType" ->
-// "Ostype" (what moby emits).
+// Appends `name` in Go's CanonicalMIMEHeaderKey form: "api-version" ->
+// "Api-Version", "OSType" -> "Ostype" (what moby emits).
 void appendCanonicalName(std::string* out, std::string_view name) {
+  size_t start = out->size();
+  out->append(name);
   bool upper = true;
-  for (char c : name) {
+  for (size_t i = start; i < out->size(); ++i) {
+    char& c = (*out)[i];
     if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
     if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    out->push_back(c);
     upper = c == '-';
   }
 }
 
 void appendHeader(std::string* out, std::string_view name, std::string_view value) {
   appendCanonicalName(out, name);
-  out->append(": ");
+  out->append(": ", 2);
+  size_t start = out->size();
+  out->append(value);
   // A CR or LF in a value would split the header (response splitting).
-  for (char c : value) out->push_back(c == '\r' || c == '\n' ? ' ' : c);
-  out->append("\r\n");
+  // (A plain loop: find_first_of() would call memchr once per character.)
+  for (size_t i = start; i < out->size(); ++i) {
+    char& c = (*out)[i];
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  out->append("\r\n", 2);
 }
 
 // IMF-fixdate, cached per thread and second.
@@ -177,11 +220,21 @@ std::string jsonMessage(std::string_view msg) {
   for (char ch : msg) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char esc[8];
@@ -429,25 +482,25 @@ class Connection final : public Request,
   // (mu) libevent objects, freed by the I/O thread only.
   bufferevent* bev_ = nullptr;
   event* wake_ev_ = nullptr;
-  IoState state_ = IoState::kIdle;  // (mu)
-  bool closed_ = false;             // (mu) torn down
-  bool error_ = false;              // (mu) socket error / write failure
-  bool peer_eof_ = false;           // (mu) client closed or half-closed
-  bool wait_output_ = false;        // (mu) kIdle paused until output drains
-  bool handler_done_ = false;       // (mu) the handler returned
-  bool close_requested_ = false;    // (mu) hijacked close()
-  bool hijacked_ = false;           // (mu)
-  Resp resp_ = Resp::kNone;         // (mu)
+  IoState state_ = IoState::kIdle;             // (mu)
+  bool closed_ = false;                        // (mu) torn down
+  bool error_ = false;                         // (mu) socket error / write failure
+  bool peer_eof_ = false;                      // (mu) client closed or half-closed
+  bool wait_output_ = false;                   // (mu) kIdle paused until output drains
+  bool handler_done_ = false;                  // (mu) the handler returned
+  bool close_requested_ = false;               // (mu) hijacked close()
+  bool hijacked_ = false;                      // (mu)
+  Resp resp_ = Resp::kNone;                    // (mu)
   BodyMode stream_mode_ = BodyMode::kChunked;  // (mu)
-  bool close_after_ = false;        // (mu) no keep-alive after this response
-  RequestParser parser_;            // (mu)
-  bool body_done_ = true;           // (mu) the request body has been parsed to its end
-  bool parse_failed_ = false;       // (mu)
-  std::string body_buf_;            // (mu) de-chunked body bytes not yet read()
-  size_t body_off_ = 0;             // (mu)
-  uint64_t body_wire_bytes_ = 0;    // (mu) body bytes consumed from the socket
-  uint64_t drained_ = 0;            // (mu) bytes discarded in kDraining
-  bool sent_continue_ = false;      // (mu)
+  bool close_after_ = false;                   // (mu) no keep-alive after this response
+  RequestParser parser_;                       // (mu)
+  bool body_done_ = true;                      // (mu) the request body has been parsed to its end
+  bool parse_failed_ = false;                  // (mu)
+  std::string body_buf_;                       // (mu) de-chunked body bytes not yet read()
+  size_t body_off_ = 0;                        // (mu)
+  uint64_t body_wire_bytes_ = 0;               // (mu) body bytes consumed from the socket
+  uint64_t drained_ = 0;                       // (mu) bytes discarded in kDraining
+  bool sent_continue_ = false;                 // (mu)
 
   // (req) Per-request facts set before dispatch.
   bool inline_ = false;
@@ -478,6 +531,7 @@ class HttpServerImpl final : public HttpServer {
  private:
   static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg);
   static void onAcceptError(evconnlistener* l, void* arg);
+  static void onAcceptRetry(evutil_socket_t, short, void* arg);
   static void onStop(evutil_socket_t, short, void* arg);
   Status bindUnix(int* fd);
   Status bindTcp(int* fd);
@@ -489,6 +543,7 @@ class HttpServerImpl final : public HttpServer {
   evconnlistener* unix_listener_ = nullptr;
   evconnlistener* tcp_listener_ = nullptr;
   event* stop_ev_ = nullptr;
+  event* accept_retry_ev_ = nullptr;  // re-enables listeners after EMFILE
   std::thread io_thread_;
   std::unordered_map<Connection*, std::shared_ptr<Connection>> conns_;  // (io)
   int tcp_port_ = 0;
@@ -683,8 +738,8 @@ bool Connection::startNextRequestLocked(std::unique_lock<std::mutex>& lk) {
   chunked_request_ = head_.chunked();
   content_length_ = head_.contentLength().value_or(0);
   auto expect = head_.header("expect");
-  expect_continue_ = !body_done_ && head_.version_minor >= 1 && expect &&
-                     iequals(*expect, "100-continue");
+  expect_continue_ =
+      !body_done_ && head_.version_minor >= 1 && expect && iequals(*expect, "100-continue");
   lk.unlock();
   dispatchRequest();
   lk.lock();
@@ -956,7 +1011,7 @@ long Connection::read(char* buf, size_t len) {
     if (parse_failed_ || closed_ || error_ || bev_ == nullptr) return -1;
     if (pumpBodyLocked(false, len)) continue;
     if (peer_eof_ || inline_) return -1;  // truncated body / cannot block
-    cv_.wait(lk);  // process() notifies on new input
+    cv_.wait(lk);                         // process() notifies on new input
   }
 }
 
@@ -1052,8 +1107,8 @@ void Connection::send(int status, std::string_view content_type, std::string_vie
     close = close_after_;
   }
   bool no_body = statusHasNoBody(status);
-  buildHead(status, content_type, extra, no_body ? BodyMode::kNone : BodyMode::kLength,
-            body.size(), close, &out_);
+  buildHead(status, content_type, extra, no_body ? BodyMode::kNone : BodyMode::kLength, body.size(),
+            close, &out_);
   bool with_body = !no_body && !is_head_ && !body.empty();
   std::unique_lock lk(mu_);
   if (!with_body) {
@@ -1118,8 +1173,7 @@ bool Connection::write(std::string_view data) {
     chunk_.append("\r\n");
     return writeLocked(chunk_);
   }
-  return writeLocked(size_line, static_cast<size_t>(n)) && writeLocked(data) &&
-         writeLocked("\r\n");
+  return writeLocked(size_line, static_cast<size_t>(n)) && writeLocked(data) && writeLocked("\r\n");
 }
 
 void Connection::end() {
@@ -1254,8 +1308,8 @@ Status HttpServerImpl::bindTcp(int* out_fd) {
   if (rc != 0) return InvalidArgument("tcp address " + a + ": " + gai_strerror(rc));
   Status st = Unavailable("cannot bind " + a);
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                      ai->ai_protocol);
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) continue;
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -1292,7 +1346,8 @@ Status HttpServerImpl::init() {
   base_ = event_base_new();
   if (base_ == nullptr) return Internal("event_base_new failed");
   stop_ev_ = event_new(base_, -1, 0, &HttpServerImpl::onStop, this);
-  if (stop_ev_ == nullptr) return Internal("event_new failed");
+  accept_retry_ev_ = evtimer_new(base_, &HttpServerImpl::onAcceptRetry, this);
+  if (stop_ev_ == nullptr || accept_retry_ev_ == nullptr) return Internal("event_new failed");
 
   // Listeners are created on this thread; the loop has not started yet.
   auto listen = [&](int fd, evconnlistener** out) -> Status {
@@ -1341,24 +1396,27 @@ void HttpServerImpl::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* sa,
   s->conns_.emplace(c.get(), std::move(c));
 }
 
-void HttpServerImpl::onAcceptError(evconnlistener* l, void*) {
+void HttpServerImpl::onAcceptError(evconnlistener* l, void* arg) {
+  auto* s = static_cast<HttpServerImpl*>(arg);
   int e = EVUTIL_SOCKET_ERROR();
   spdlog::warn("http: accept: {}", evutil_socket_error_to_string(e));
   if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
     // Out of descriptors: pause accepting for a moment instead of spinning.
     evconnlistener_disable(l);
     timeval tv{0, 100 * 1000};
-    event_base_once(
-        evconnlistener_get_base(l), -1, EV_TIMEOUT,
-        [](evutil_socket_t, short, void* arg) {
-          evconnlistener_enable(static_cast<evconnlistener*>(arg));
-        },
-        l, &tv);
+    evtimer_add(s->accept_retry_ev_, &tv);
   }
+}
+
+void HttpServerImpl::onAcceptRetry(evutil_socket_t, short, void* arg) {
+  auto* s = static_cast<HttpServerImpl*>(arg);
+  if (s->unix_listener_ != nullptr) evconnlistener_enable(s->unix_listener_);
+  if (s->tcp_listener_ != nullptr) evconnlistener_enable(s->tcp_listener_);
 }
 
 void HttpServerImpl::onStop(evutil_socket_t, short, void* arg) {
   auto* s = static_cast<HttpServerImpl*>(arg);
+  evtimer_del(s->accept_retry_ev_);
   if (s->unix_listener_ != nullptr) evconnlistener_free(s->unix_listener_);
   if (s->tcp_listener_ != nullptr) evconnlistener_free(s->tcp_listener_);
   s->unix_listener_ = nullptr;
@@ -1379,6 +1437,8 @@ void HttpServerImpl::freeLibevent() {
   tcp_listener_ = nullptr;
   if (stop_ev_ != nullptr) event_free(stop_ev_);
   stop_ev_ = nullptr;
+  if (accept_retry_ev_ != nullptr) event_free(accept_retry_ev_);
+  accept_retry_ev_ = nullptr;
   if (base_ != nullptr) event_base_free(base_);  // also runs pending finalizers
   base_ = nullptr;
 }
@@ -1389,6 +1449,11 @@ void HttpServerImpl::stop() {
   if (started_) {
     event_active(stop_ev_, EV_TIMEOUT, 0);
     io_thread_.join();
+    // The I/O thread is gone; this thread runs the loop a few more passes so
+    // the deferred callbacks and finalizers of the bufferevents freed in
+    // onStop() complete (event_base_free would cancel them and leak the
+    // bufferevents). No user callback is left to run: all were cleared.
+    for (int i = 0; i < 4; ++i) event_base_loop(base_, EVLOOP_NONBLOCK);
   }
   // Every connection is torn down: handlers blocked in read(), write(),
   // readRaw() or waitClientGone() have been woken and see the client gone.

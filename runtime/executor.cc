@@ -117,16 +117,6 @@ void Executor::onEvent(const v1::Envelope& env) {
   }
 }
 
-namespace {
-int startFailureCode(const std::string& msg) {
-  if (msg.find("executable file not found") != std::string::npos ||
-      msg.find("no such file or directory") != std::string::npos) {
-    return 127;
-  }
-  if (msg.find("permission denied") != std::string::npos) return 126;
-  return 128;
-}
-}  // namespace
 
 void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart) {
   SandboxSpec spec;
@@ -159,9 +149,19 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     auto* ev = e.mutable_container_start_failed();
     ev->set_id(id);
     ev->set_message(msg);
-    ev->set_exit_code(startFailureCode(msg));
+    ev->set_exit_code(startFailureExitCode(msg));
     ev->set_request_seq(request_seq);
     engine_->record({e});
+    // Docker removes an AutoRemove container whose start failed (`docker run
+    // --rm` waits for that removal before it reports the error).
+    bool auto_remove = engine_->read([&](const v1::State& s) {
+      auto it = s.containers().find(id);
+      return it != s.containers().end() && it->second.host_config().auto_remove();
+    });
+    if (auto_remove) {
+      Status st = removeContainer(id);
+      if (!st.ok()) spdlog::warn("executor: auto-remove of {}: {}", id.substr(0, 12), st.toString());
+    }
   };
   if (image.id().empty()) return fail("image of container " + id + " is gone");
   auto dirs = images_->layerDirs(image);

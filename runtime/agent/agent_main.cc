@@ -7,6 +7,8 @@
 // or the bundle's agent.log); serves arca.agent.v1.Agent on a unix socket,
 // owns the container's init as a child subreaper and outlives arcad.
 // Writes "ok\n" to --ready-fd once serving (or an error line, then exits).
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -17,9 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/resource_quota.h>
 
 #include "runtime/agent/agent_service.h"
 #include "runtime/agent/supervisor.h"

@@ -6,14 +6,27 @@ namespace {
 grpc::Status toGrpc(const arca::Status& s) {
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
   switch (s.code()) {
-    case Code::kOk: return grpc::Status::OK;
-    case Code::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-    case Code::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
-    case Code::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
-    case Code::kCanceled: code = grpc::StatusCode::CANCELLED; break;
-    case Code::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
+    case Code::kOk:
+      return grpc::Status::OK;
+    case Code::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case Code::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case Code::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case Code::kCanceled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    case Code::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
     // Runtime failures travel as UNKNOWN, like containerd: the text is what matters.
-    default: code = grpc::StatusCode::UNKNOWN; break;
+    default:
+      code = grpc::StatusCode::UNKNOWN;
+      break;
   }
   return grpc::Status(code, s.message());
 }
@@ -82,11 +95,19 @@ grpc::Status AgentService::Status(grpc::ServerContext*, const v1::StatusRequest*
                                   v1::StatusResponse* resp) {
   Snapshot s = supervisor_->snapshot();
   switch (s.phase) {
-    case Phase::kCreated: resp->set_phase(v1::StatusResponse::CREATED); break;
+    case Phase::kCreated:
+      resp->set_phase(v1::StatusResponse::CREATED);
+      break;
     case Phase::kStarting:
-    case Phase::kRunning: resp->set_phase(v1::StatusResponse::RUNNING); break;
-    case Phase::kExited: resp->set_phase(v1::StatusResponse::EXITED); break;
-    case Phase::kFailed: resp->set_phase(v1::StatusResponse::FAILED); break;
+    case Phase::kRunning:
+      resp->set_phase(v1::StatusResponse::RUNNING);
+      break;
+    case Phase::kExited:
+      resp->set_phase(v1::StatusResponse::EXITED);
+      break;
+    case Phase::kFailed:
+      resp->set_phase(v1::StatusResponse::FAILED);
+      break;
   }
   resp->set_pid(s.pid);
   resp->set_exit_code(s.exit_code);

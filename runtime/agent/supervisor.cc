@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -19,10 +22,6 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
-
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "runtime/agent/json_log.h"
 #include "runtime/sandbox_driver.h"
@@ -103,8 +102,8 @@ StatusOr<std::unique_ptr<Supervisor>> Supervisor::create(const AgentOptions& opt
 }
 
 Status Supervisor::init() {
-  if (opts_.id.empty() || opts_.bundle.empty() || opts_.socket.empty() ||
-      opts_.log_path.empty() || opts_.runtime_root.empty()) {
+  if (opts_.id.empty() || opts_.bundle.empty() || opts_.socket.empty() || opts_.log_path.empty() ||
+      opts_.runtime_root.empty()) {
     return InvalidArgument("--id, --bundle, --socket, --log and --runtime-root are required");
   }
   runtime_path_ = opts_.runtime_path.empty() ? findInPath(opts_.runtime) : opts_.runtime_path;
@@ -121,8 +120,8 @@ Status Supervisor::init() {
   rapidjson::Document doc;
   doc.Parse(config->data(), config->size());
   if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("config.json is not JSON");
-  if (doc.HasMember("linux") && doc["linux"].IsObject() &&
-      doc["linux"].HasMember("cgroupsPath") && doc["linux"]["cgroupsPath"].IsString()) {
+  if (doc.HasMember("linux") && doc["linux"].IsObject() && doc["linux"].HasMember("cgroupsPath") &&
+      doc["linux"]["cgroupsPath"].IsString()) {
     cgroups_path_ = doc["linux"]["cgroupsPath"].GetString();
   }
 
@@ -153,14 +152,14 @@ void Supervisor::wake() {
 }
 
 std::vector<std::string> Supervisor::runtimeArgs(std::vector<std::string> args) const {
-  std::vector<std::string> argv = {runtime_path_, "--root", opts_.runtime_root,
-                                   "--log", runtime_log_path_, "--log-format", "json"};
+  std::vector<std::string> argv = {runtime_path_, "--root",          opts_.runtime_root,
+                                   "--log",       runtime_log_path_, "--log-format",
+                                   "json"};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
 
-pid_t Supervisor::spawn(const std::vector<std::string>& argv, int in_fd, int out_fd,
-                        int err_fd) {
+pid_t Supervisor::spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
   std::vector<char*> cargv;
   cargv.reserve(argv.size() + 1);
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
@@ -245,7 +244,8 @@ std::string Supervisor::lastRuntimeError(int status) const {
       if (lv == "error" || lv == "fatal" || lv == "panic") last = msg->value.GetString();
     }
   }
-  if (last.empty()) last = opts_.runtime + " exited with status " + std::to_string(exitCodeOf(status));
+  if (last.empty())
+    last = opts_.runtime + " exited with status " + std::to_string(exitCodeOf(status));
   return last;
 }
 
@@ -288,9 +288,9 @@ StatusOr<int32_t> Supervisor::start() {
   }
   // For a container without a terminal the runtime hands its own stdio to the
   // container's process: the pipes become the container's stdout/stderr.
-  pid_t pid = spawn(runtimeArgs({"create", "--bundle", opts_.bundle, "--pid-file",
-                                 pid_file_path_, opts_.id}),
-                    devnull_fd_, out[1], err[1]);
+  pid_t pid = spawn(
+      runtimeArgs({"create", "--bundle", opts_.bundle, "--pid-file", pid_file_path_, opts_.id}),
+      devnull_fd_, out[1], err[1]);
   close(out[1]);
   close(err[1]);
   int status = pid < 0 ? W_EXITCODE(127, 0) : waitChild(pid);
@@ -447,9 +447,8 @@ bool Supervisor::readOomKilled() const {
   if (cgroups_path_.empty()) return false;
   // cgroup v1 memory controller, then cgroup v2.
   for (const auto& [file, key] :
-       {std::pair<std::string, std::string>{"/sys/fs/cgroup/memory" + cgroups_path_ +
-                                                "/memory.oom_control",
-                                            "oom_kill "},
+       {std::pair<std::string, std::string>{
+            "/sys/fs/cgroup/memory" + cgroups_path_ + "/memory.oom_control", "oom_kill "},
         {"/sys/fs/cgroup" + cgroups_path_ + "/memory.events", "oom_kill "}}) {
     auto text = readFile(file);
     if (!text) continue;

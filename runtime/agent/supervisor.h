@@ -26,10 +26,10 @@
 namespace arca::agent {
 
 struct AgentOptions {
-  std::string id;            // container id (also the OCI runtime's container id)
-  std::string bundle;        // OCI bundle directory (config.json, rootfs/)
-  std::string socket;        // unix socket to serve gRPC on
-  std::string log_path;      // json-file log the container's output is appended to
+  std::string id;        // container id (also the OCI runtime's container id)
+  std::string bundle;    // OCI bundle directory (config.json, rootfs/)
+  std::string socket;    // unix socket to serve gRPC on
+  std::string log_path;  // json-file log the container's output is appended to
   std::string runtime = "runc";
   std::string runtime_path;  // empty: look `runtime` up in $PATH
   std::string runtime_root;  // the OCI runtime's --root state directory
@@ -131,8 +131,8 @@ class Supervisor {
   bool stop_loop_ = false;
   std::map<uint64_t, WaitCallback> waiters_;
   uint64_t next_waiter_ = 1;
-  std::set<pid_t> watched_;                   // runtime invocations being waited for
-  std::map<pid_t, int> child_status_;         // their statuses, until waitChild takes them
+  std::set<pid_t> watched_;                    // runtime invocations being waited for
+  std::map<pid_t, int> child_status_;          // their statuses, until waitChild takes them
   std::deque<std::pair<pid_t, int>> orphans_;  // other reaped pids (bounded)
 };
 

@@ -6,8 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -170,8 +170,7 @@ StatusOr<std::string> lookPath(const RootDir& root, const std::string& file,
   return InvalidArgument("exec: \"" + file + "\": executable file not found in $PATH");
 }
 
-StatusOr<ResolvedUser> resolveUser(std::string_view spec,
-                                   const std::optional<std::string>& passwd,
+StatusOr<ResolvedUser> resolveUser(std::string_view spec, const std::optional<std::string>& passwd,
                                    const std::optional<std::string>& group) {
   std::string_view user_arg = spec;
   std::string_view group_arg;

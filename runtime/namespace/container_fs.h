@@ -56,8 +56,7 @@ struct ResolvedUser {
 // "uid:gid"; passwd/group are the files' contents (nullopt when missing).
 // Errors use Docker's text ("unable to find user nope: no matching entries in
 // passwd file").
-StatusOr<ResolvedUser> resolveUser(std::string_view spec,
-                                   const std::optional<std::string>& passwd,
+StatusOr<ResolvedUser> resolveUser(std::string_view spec, const std::optional<std::string>& passwd,
                                    const std::optional<std::string>& group);
 
 }  // namespace arca::runtime

@@ -2,9 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <poll.h>
+#include <rapidjson/document.h>
 #include <sched.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,10 +25,6 @@
 #include <optional>
 #include <sstream>
 
-#include <grpcpp/grpcpp.h>
-#include <rapidjson/document.h>
-#include <spdlog/spdlog.h>
-
 #include "runtime/agent.grpc.pb.h"
 #include "runtime/namespace/container_fs.h"
 #include "runtime/namespace/oci_config.h"
@@ -42,12 +41,13 @@ constexpr auto kSignalTimeout = std::chrono::seconds(10);
 constexpr auto kShutdownTimeout = std::chrono::seconds(20);
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;  // 107
 
+// The "runtime" component logger when arcad has set one up, else spdlog's default.
 std::shared_ptr<spdlog::logger> logger() {
-  static auto logger = [] {
+  static const auto instance = [] {
     auto l = spdlog::get("runtime");
     return l ? l : spdlog::default_logger();
   }();
-  return logger;
+  return instance;
 }
 
 std::string errnoText(const std::string& what) { return what + ": " + strerror(errno); }
@@ -216,9 +216,9 @@ int runAndWait(const std::vector<std::string>& argv, bool private_mounts) {
     dup2(devnull, 1);
     dup2(devnull, 2);
     syscall(SYS_close_range, 3U, ~0U, 0U);
-    if (private_mounts &&
-        (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0 ||
-         umount2("/sys/fs/cgroup/unified", MNT_DETACH) != 0)) {
+    if (private_mounts && (unshare(CLONE_NEWNS) != 0 ||
+                           mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0 ||
+                           umount2("/sys/fs/cgroup/unified", MNT_DETACH) != 0)) {
       _exit(127);
     }
     execv(cargv[0], cargv.data());
@@ -409,8 +409,7 @@ StatusOr<std::unique_ptr<NamespaceDriver>> NamespaceDriver::create(
   std::string probe_socket = d->socketPath(std::string(64, '0'));
   if (probe_socket.size() > kMaxSocketPath) {
     return InvalidArgument("exec root " + d->options_.exec_root + " is too long: agent socket " +
-                           probe_socket + " exceeds " + std::to_string(kMaxSocketPath) +
-                           " bytes");
+                           probe_socket + " exceeds " + std::to_string(kMaxSocketPath) + " bytes");
   }
   for (const std::string& dir :
        {d->options_.exec_root + "/c", d->options_.exec_root + "/s", d->runtime_root_}) {
@@ -458,7 +457,8 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   in.env = dockerEnvironment(spec.env, hostname);
   in.cwd = spec.cwd.empty() ? "/" : spec.cwd;
   if (in.cwd.front() != '/') {
-    return InvalidArgument("the working directory '" + in.cwd + "' is invalid, it needs to be an absolute path");
+    return InvalidArgument("the working directory '" + in.cwd +
+                           "' is invalid, it needs to be an absolute path");
   }
   in.hostname = hostname;
   in.readonly_rootfs = spec.readonly_rootfs;
@@ -490,24 +490,32 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
 Status NamespaceDriver::spawnAgent(const SandboxSpec& spec) {
   const std::string bundle = bundleDir(spec.id);
   std::vector<std::string> argv = {options_.agent_path,
-                                   "--id", spec.id,
-                                   "--bundle", bundle,
-                                   "--socket", socketPath(spec.id),
-                                   "--log", spec.log_path,
-                                   "--runtime", options_.oci_runtime,
-                                   "--runtime-path", options_.oci_runtime_path,
-                                   "--runtime-root", runtime_root_,
-                                   "--ready-fd", "3"};
+                                   "--id",
+                                   spec.id,
+                                   "--bundle",
+                                   bundle,
+                                   "--socket",
+                                   socketPath(spec.id),
+                                   "--log",
+                                   spec.log_path,
+                                   "--runtime",
+                                   options_.oci_runtime,
+                                   "--runtime-path",
+                                   options_.oci_runtime_path,
+                                   "--runtime-root",
+                                   runtime_root_,
+                                   "--ready-fd",
+                                   "3"};
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
 
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return Internal(errnoText("pipe"));
-  int fds[3] = {open("/dev/null", O_RDWR | O_CLOEXEC),
-                open((bundle + "/agent.log").c_str(),
-                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600),
-                ready[1]};
+  int fds[3] = {
+      open("/dev/null", O_RDWR | O_CLOEXEC),
+      open((bundle + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600),
+      ready[1]};
   // Move the child's fds above 3 so the dup2()s below cannot clobber each other.
   int high[3] = {-1, -1, -1};
   bool ok = fds[0] >= 0 && fds[1] >= 0;
@@ -539,7 +547,8 @@ Status NamespaceDriver::spawnAgent(const SandboxSpec& spec) {
         int n = 0;
         char digits[16];
         int nd = 0;
-        for (pid_t v = agent; v > 0 && nd < 16; v /= 10) digits[nd++] = static_cast<char>('0' + v % 10);
+        for (pid_t v = agent; v > 0 && nd < 16; v /= 10)
+          digits[nd++] = static_cast<char>('0' + v % 10);
         for (const char* p = "pid "; *p; ++p) buf[n++] = *p;
         while (nd > 0) buf[n++] = digits[--nd];
         buf[n++] = '\n';
@@ -556,8 +565,8 @@ Status NamespaceDriver::spawnAgent(const SandboxSpec& spec) {
     for (int s = 1; s < NSIG; ++s) {
       if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
     }
-    if (chdir("/") != 0 || dup2(high[0], 0) < 0 || dup2(high[1], 1) < 0 ||
-        dup2(high[1], 2) < 0 || dup2(high[2], 3) < 0) {
+    if (chdir("/") != 0 || dup2(high[0], 0) < 0 || dup2(high[1], 1) < 0 || dup2(high[1], 2) < 0 ||
+        dup2(high[2], 3) < 0) {
       _exit(127);
     }
     syscall(SYS_close_range, 4U, ~0U, 0U);
@@ -658,7 +667,7 @@ Status NamespaceDriver::startFailed(const std::string& id, Status error) {
 
 StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
   if (!validId(spec.id)) return InvalidArgument("invalid container id " + spec.id);
-  if (spec.network_mode != "none") {
+  if (!spec.network_mode.empty() && spec.network_mode != "none") {
     return NotImplemented("network mode " + spec.network_mode + " is not supported yet");
   }
   if (spec.log_path.empty() || spec.log_path.front() != '/') {
@@ -667,8 +676,8 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
   const std::string bundle = bundleDir(spec.id);
   const std::string sock = socketPath(spec.id);
   if (sock.size() > kMaxSocketPath) {
-    return InvalidArgument("agent socket path too long (" + std::to_string(sock.size()) +
-                           " > " + std::to_string(kMaxSocketPath) + " bytes): " + sock);
+    return InvalidArgument("agent socket path too long (" + std::to_string(sock.size()) + " > " +
+                           std::to_string(kMaxSocketPath) + " bytes): " + sock);
   }
   // Leftovers of an earlier run of this container (docker start after exit,
   // or an arcad that died before cleanup).
@@ -757,7 +766,7 @@ StatusOr<ExitResult> NamespaceDriver::wait(const std::string& id) {
       return FailedPrecondition(st.error_message());
     }
     logger()->info("wait {}: agent unreachable ({}), falling back to exit.json", id,
-                st.error_message());
+                   st.error_message());
   }
   if (auto r = readExitFile(exit_file)) return *r;
   if (!exists(bundleDir(id))) return NotFound("no sandbox for container " + id);

@@ -10,7 +10,7 @@
 //                                      init.pid, exit.json (written by the agent)
 //   <exec_root>/s/ID[0:16].sock        the agent's gRPC socket (short: unix
 //                                      socket paths are limited to 107 bytes)
-//   <exec_root>/runc/                  the OCI runtime's --root
+//   <exec_root>/runc/ (or crun/)       the OCI runtime's --root
 //
 // The driver keeps no state in memory: a new instance (after an arcad
 // restart) finds running sandboxes through their sockets. Thread-safety as
@@ -25,9 +25,9 @@
 namespace arca::runtime {
 
 struct NamespaceDriverOptions {
-  std::string exec_root;       // runtime state, e.g. /var/run/arca
-  std::string containers_dir;  // writable layers, e.g. <data-root>/containers
-  std::string agent_path;      // the arca-agent binary
+  std::string exec_root;             // runtime state, e.g. /var/run/arca
+  std::string containers_dir;        // writable layers, e.g. <data-root>/containers
+  std::string agent_path;            // the arca-agent binary
   std::string oci_runtime = "runc";  // "runc" or "crun"
   std::string oci_runtime_path;      // empty: look oci_runtime up in $PATH
 };

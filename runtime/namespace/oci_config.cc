@@ -40,10 +40,10 @@ void mount(Writer& w, const std::string& dest, const std::string& type, const st
 
 const std::vector<std::string>& dockerDefaultCapabilities() {
   static const std::vector<std::string> caps = {
-      "CAP_CHOWN",  "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER",
-      "CAP_MKNOD",  "CAP_NET_RAW",          "CAP_SETGID",     "CAP_SETUID",
-      "CAP_SETFCAP", "CAP_SETPCAP",         "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-      "CAP_KILL",   "CAP_AUDIT_WRITE"};
+      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",    "CAP_AUDIT_WRITE"};
   return caps;
 }
 
@@ -161,8 +161,7 @@ std::string buildOciConfig(const OciConfigInput& in) {
   mount(w, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
   mount(w, "/sys/fs/cgroup", "cgroup", "cgroup", {"ro", "nosuid", "noexec", "nodev"});
   mount(w, "/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"});
-  mount(w, "/dev/shm", "tmpfs", "shm",
-        {"nosuid", "noexec", "nodev", "mode=1777", "size=67108864"});
+  mount(w, "/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=67108864"});
   for (const auto& b : in.binds) {
     mount(w, b.destination, "bind", b.source,
           {"rbind", "rprivate", b.readonly ? std::string("ro") : std::string("rw")});
@@ -195,10 +194,10 @@ std::string buildOciConfig(const OciConfigInput& in) {
   }
   w.EndArray();
   key(w, "maskedPaths");
-  stringArray(w, {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-                  "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                  "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                  "/sys/devices/virtual/powercap"});
+  stringArray(w,
+              {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+               "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+               "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"});
   key(w, "readonlyPaths");
   stringArray(w, {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"});
   w.EndObject();  // linux

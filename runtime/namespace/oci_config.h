@@ -25,9 +25,9 @@ struct OciConfigInput {
   std::string hostname;
   std::string root_path = "rootfs";  // relative to the bundle
   bool readonly_rootfs = false;
-  std::string cgroups_path;          // "/arca/<id>"
-  uint64_t nofile_limit = 1048576;   // RLIMIT_NOFILE, soft = hard (containerd's default)
-  std::vector<OciBindMount> binds;   // after Docker's default mounts
+  std::string cgroups_path;         // "/arca/<id>"
+  uint64_t nofile_limit = 1048576;  // RLIMIT_NOFILE, soft = hard (containerd's default)
+  std::vector<OciBindMount> binds;  // after Docker's default mounts
 };
 
 // Docker's default capability set (moby oci/caps/defaults.go).

@@ -35,8 +35,11 @@ ParseOutcome parseOne(RequestParser& p, const std::string& input, size_t step = 
     EXPECT_LE(used, n);
     pos += used;
     switch (r) {
-      case Result::kHeadDone: o.head_done = true; break;
-      case Result::kBody: break;
+      case Result::kHeadDone:
+        o.head_done = true;
+        break;
+      case Result::kBody:
+        break;
       case Result::kDone:
         o.done = true;
         o.consumed = pos;
@@ -108,7 +111,8 @@ TEST(RequestParserTest, HeaderNamesAreCaseInsensitive) {
   EXPECT_FALSE(p.head().keepAlive());
 
   RequestParser q;
-  auto o2 = parseOne(q, "POST /b HTTP/1.1\r\nTRANSFER-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  auto o2 =
+      parseOne(q, "POST /b HTTP/1.1\r\nTRANSFER-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
   ASSERT_TRUE(o2.done);
   EXPECT_TRUE(q.head().chunked());
   EXPECT_EQ(o2.body, "abc");
@@ -180,8 +184,9 @@ TEST(RequestParserTest, WantsUpgrade) {
   ASSERT_TRUE(parseOne(q, "POST /x HTTP/1.1\r\nUpgrade: tcp\r\n\r\n").done);
   EXPECT_FALSE(q.head().wantsUpgrade());
   RequestParser r;
-  ASSERT_TRUE(parseOne(r, "POST /x HTTP/1.1\r\nConnection: keep-alive, upgrade\r\n"
-                          "Upgrade: websocket\r\n\r\n")
+  ASSERT_TRUE(parseOne(r,
+                       "POST /x HTTP/1.1\r\nConnection: keep-alive, upgrade\r\n"
+                       "Upgrade: websocket\r\n\r\n")
                   .done);
   EXPECT_FALSE(r.head().wantsUpgrade());
 }
@@ -202,12 +207,13 @@ TEST(RequestParserTest, BadChunkSizes) {
   for (const char* bad : {"zz\r\n", "\r\n", "-1\r\n", "1x\r\nab\r\n",
                           "1000000000000000\r\n" /* 16 hex digits */, "3\r\nabcX\r\n0\r\n\r\n"}) {
     RequestParser p;
-    auto o = parseOne(p, std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") + bad);
+    auto o =
+        parseOne(p, std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") + bad);
     EXPECT_TRUE(o.error) << bad;
   }
   RequestParser p;
-  auto o = parseOne(p, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                           std::string(8192, '1'));
+  auto o =
+      parseOne(p, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(8192, '1'));
   EXPECT_TRUE(o.error);  // chunk-size line too long
 }
 
@@ -279,8 +285,9 @@ class FakeRequest : public Request {
 };
 
 TEST(RequestTest, ParseTargetStripsVersionAndDecodes) {
-  FakeRequest r("/v1.50/containers/json?all=1&filters=%7B%22label%22%3A%7B%22a%3Db%22%3Atrue%7D%7D"
-                "&name=a+b&name=c%20d&empty=&flag");
+  FakeRequest r(
+      "/v1.50/containers/json?all=1&filters=%7B%22label%22%3A%7B%22a%3Db%22%3Atrue%7D%7D"
+      "&name=a+b&name=c%20d&empty=&flag");
   ASSERT_TRUE(r.parseTarget());
   EXPECT_EQ(r.path(), "/containers/json");
   EXPECT_EQ(r.apiVersion(), "1.50");

@@ -1,11 +1,10 @@
 #include "runtime/namespace/container_fs.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 namespace arca::runtime {
 namespace {
@@ -121,7 +120,7 @@ TEST_F(RootDirTest, ReadFileNeverEscapes) {
   auto root = RootDir::open(root_);
   ASSERT_TRUE(root.ok());
   EXPECT_FALSE(root->readFile("/etc/passwd").has_value());  // -> <root>/etc/shadow: absent
-  auto escaped = root->readFile("/etc/escape");              // -> <root>/etc/hostname: absent
+  auto escaped = root->readFile("/etc/escape");             // -> <root>/etc/hostname: absent
   EXPECT_FALSE(escaped.has_value());
   EXPECT_EQ(root->readFile("/usr/bin/plain").value_or(""), "not executable");
   EXPECT_FALSE(root->readFile("/usr/bin/adir").has_value());

@@ -4,6 +4,9 @@
 // and files.
 #include "runtime/namespace/namespace_driver.h"
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,10 +21,6 @@
 #include <regex>
 #include <sstream>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-#include <rapidjson/document.h>
 
 #include "runtime/agent.grpc.pb.h"
 
@@ -392,7 +391,7 @@ TEST_F(NamespaceDriverTest, CleanupUnmountsAndKeepsWritableLayer) {
   EXPECT_FALSE(fs::exists(driver_->bundleDir(s.id)));
   EXPECT_TRUE(fs::exists(driver_->layerDir(s.id) + "/upper/persist"));
   EXPECT_FALSE(fs::exists(rootfs_ + "/persist"));  // the image layer is untouched
-  ASSERT_TRUE(driver_->cleanup(s.id).ok());         // idempotent
+  ASSERT_TRUE(driver_->cleanup(s.id).ok());        // idempotent
 
   // docker start again: same writable layer.
   SandboxSpec again = s;
@@ -476,8 +475,8 @@ TEST_F(NamespaceDriverTest, AbandonedWaitsAreDropped) {
   ASSERT_TRUE(driver_->start(s).ok());
   // Clients that give up (or die) while waiting: the agent unregisters them.
   for (int i = 0; i < 20; ++i) {
-    auto stub = agent::v1::Agent::NewStub(
-        grpc::CreateChannel("unix:" + driver_->socketPath(s.id), grpc::InsecureChannelCredentials()));
+    auto stub = agent::v1::Agent::NewStub(grpc::CreateChannel("unix:" + driver_->socketPath(s.id),
+                                                              grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(50));
     agent::v1::WaitRequest req;

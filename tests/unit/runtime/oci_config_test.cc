@@ -13,9 +13,10 @@ std::vector<std::string> strings(const rapidjson::Value& a) {
 }
 
 TEST(DockerEnvironment, DefaultsThenOverrides) {
-  EXPECT_EQ(dockerEnvironment({}, "h"),
-            (std::vector<std::string>{
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=h"}));
+  EXPECT_EQ(
+      dockerEnvironment({}, "h"),
+      (std::vector<std::string>{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                "HOSTNAME=h"}));
   EXPECT_EQ(dockerEnvironment({"A=1", "PATH=/x", "B=2"}, "h"),
             (std::vector<std::string>{"PATH=/x", "HOSTNAME=h", "A=1", "B=2"}));
   // "K" without '=' unsets a default; unknown ones are dropped.
