@@ -1,0 +1,94 @@
+#include "api/container_config.h"
+
+#include <gtest/gtest.h>
+
+namespace arca::api {
+namespace {
+
+TEST(ParseCreate, DockerCliBody) {
+  // Shape of what docker CLI 28 sends for `docker run --network none busybox echo hi`.
+  std::string body = R"({"Hostname":"","Domainname":"","User":"","AttachStdin":false,
+    "AttachStdout":true,"AttachStderr":true,"Tty":false,"OpenStdin":false,"StdinOnce":false,
+    "Env":["A=1"],"Cmd":["echo","hi"],"Image":"busybox","Volumes":{},"WorkingDir":"",
+    "Entrypoint":null,"OnBuild":null,"Labels":{"k":"v"},"StopTimeout":5,
+    "HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},
+    "NetworkMode":"none","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},
+    "AutoRemove":true,"VolumeDriver":"","VolumesFrom":null,"ConsoleSize":[40,120],
+    "CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],
+    "ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,
+    "PidMode":"","Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,
+    "SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,
+    "Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"Devices":[],"PidsLimit":null,
+    "Ulimits":[],"Mounts":null,"Init":null},
+    "NetworkingConfig":{"EndpointsConfig":{}},"Unknown":"ignored"})";
+  auto c = parseCreateContainer(body);
+  ASSERT_TRUE(c.ok()) << c.status().toString();
+  EXPECT_EQ(c->config.image(), "busybox");
+  ASSERT_EQ(c->config.cmd_size(), 2);
+  EXPECT_TRUE(c->config.cmd_set());
+  EXPECT_FALSE(c->config.entrypoint_set());
+  EXPECT_EQ(c->config.labels().at("k"), "v");
+  EXPECT_EQ(c->config.stop_timeout(), 5);
+  EXPECT_TRUE(c->host_config.auto_remove());
+  EXPECT_EQ(c->host_config.network_mode(), "none");
+  EXPECT_EQ(c->host_config.console_size_size(), 2);
+}
+
+TEST(ParseCreate, RefusesWhatIsNotImplemented) {
+  auto net = parseCreateContainer(R"({"Image":"busybox","HostConfig":{"NetworkMode":"default"}})");
+  EXPECT_EQ(net.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(net.status().message().find("--network none"), std::string::npos);
+  auto mem = parseCreateContainer(
+      R"({"Image":"busybox","HostConfig":{"NetworkMode":"none","Memory":1048576}})");
+  EXPECT_NE(mem.status().message().find("HostConfig.Memory"), std::string::npos);
+  auto tty = parseCreateContainer(R"({"Image":"busybox","Tty":true,"HostConfig":{"NetworkMode":"none"}})");
+  EXPECT_EQ(tty.status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(parseCreateContainer("{").ok());
+  EXPECT_FALSE(parseCreateContainer("[]").ok());
+  EXPECT_FALSE(parseCreateContainer(R"({"Image":5})").ok());
+  EXPECT_FALSE(parseCreateContainer(R"({"HostConfig":{"NetworkMode":"none"}})").ok());  // no image
+  auto rt = parseCreateContainer(
+      R"({"Image":"b","HostConfig":{"NetworkMode":"none","Runtime":"nope"}})");
+  EXPECT_NE(rt.status().message().find("unknown or invalid runtime name: nope"), std::string::npos);
+}
+
+TEST(MergeImageConfig, DockerRules) {
+  std::string img = R"({"config":{"Env":["PATH=/bin","A=img"],"Cmd":["sh"],
+    "Entrypoint":["/entry"],"WorkingDir":"/w","User":"nobody","Labels":{"l":"img","m":"img"},
+    "StopSignal":"SIGQUIT","ExposedPorts":{"80/tcp":{}}}})";
+  v1::ContainerConfig c;
+  c.add_env("A=mine");
+  (*c.mutable_labels())["l"] = "mine";
+  ASSERT_TRUE(mergeImageConfig(&c, img).ok());
+  ASSERT_EQ(c.env_size(), 2);
+  EXPECT_EQ(c.env(0), "PATH=/bin");
+  EXPECT_EQ(c.env(1), "A=mine");
+  EXPECT_EQ(c.entrypoint(0), "/entry");
+  EXPECT_EQ(c.cmd(0), "sh");  // no Cmd given: the image's
+  EXPECT_EQ(c.working_dir(), "/w");
+  EXPECT_EQ(c.user(), "nobody");
+  EXPECT_EQ(c.labels().at("l"), "mine");
+  EXPECT_EQ(c.labels().at("m"), "img");
+  EXPECT_EQ(c.stop_signal(), "SIGQUIT");
+  EXPECT_EQ(c.exposed_ports(0), "80/tcp");
+
+  v1::ContainerConfig given_cmd;
+  given_cmd.set_cmd_set(true);
+  given_cmd.add_cmd("echo");
+  ASSERT_TRUE(mergeImageConfig(&given_cmd, img).ok());
+  EXPECT_EQ(given_cmd.entrypoint(0), "/entry");
+  ASSERT_EQ(given_cmd.cmd_size(), 1);
+  EXPECT_EQ(given_cmd.cmd(0), "echo");
+
+  // An entrypoint given at create time drops the image's Cmd.
+  v1::ContainerConfig given_ep;
+  given_ep.set_entrypoint_set(true);
+  given_ep.add_entrypoint("/other");
+  ASSERT_TRUE(mergeImageConfig(&given_ep, img).ok());
+  EXPECT_EQ(given_ep.cmd_size(), 0);
+  EXPECT_EQ(given_ep.entrypoint(0), "/other");
+  EXPECT_FALSE(mergeImageConfig(&given_ep, "not json").ok());
+}
+
+}  // namespace
+}  // namespace arca::api
