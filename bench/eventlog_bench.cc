@@ -69,7 +69,14 @@ BENCHMARK(BM_DurableAppend)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()-
 
 constexpr uint64_t kMillion = 1000000;
 
-// Builds (once) a log of 1M container events with a snapshot every 10,000.
+class BenchClock : public engine::Clock {
+ public:
+  int64_t nowNs() override { return t_ += 1000; }
+  int64_t t_ = 1700000000000000000;
+};
+
+// Builds (once) a log of 1M container events, written through the engine as
+// the daemon writes it, with a snapshot every 10,000 events.
 std::string millionLog() {
   static std::string path;
   if (!path.empty()) return path;
@@ -78,23 +85,14 @@ std::string millionLog() {
   o.path = path;
   o.sync = false;
   auto log = std::move(*eventlog::EventLog::open(o));
-  v1::State s;
+  BenchClock clock;
+  engine::RandomIdSource ids;
+  engine::Engine eng(log.get(), {}, &clock, &ids, {10000});
   for (uint64_t i = 0; i < kMillion; i += 1000) {
-    std::vector<v1::Envelope> batch;
-    for (uint64_t j = 0; j < 1000; ++j) batch.push_back(sampleEvent(i + j));
-    std::vector<v1::Envelope> copy = batch;
-    uint64_t last = log->enqueue(std::move(copy));
-    uint64_t seq = last - batch.size() + 1;
-    for (auto& e : batch) {
-      e.set_seq(seq++);
-      reducers::reduce(s, e);
-    }
-    if ((i + 1000) % 10000 == 0) {
-      log->waitDurable(last);
-      (void)log->writeSnapshot(s);
-    }
+    std::vector<v1::Event> batch;
+    for (uint64_t j = 0; j < 1000; ++j) batch.push_back(sampleEvent(i + j).event());
+    eng.record(std::move(batch));
   }
-  log->waitDurable(log->lastSeq());
   return path;
 }
 

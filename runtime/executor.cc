@@ -109,7 +109,7 @@ void Executor::onEvent(const v1::Envelope& env) {
       int sig = ev.signal();
       // Kills bypass the strand's queue order only in that they do not wait for
       // a stop's time-out (which runs off-strand).
-      post(ev.id(), [this, id = ev.id(), sig, seq] { doKill(id, sig, seq); });
+      post(ev.id(), [this, id = ev.id(), sig, seq] { signalAndRecord(id, sig, seq); });
       break;
     }
     default:
@@ -243,17 +243,8 @@ void Executor::doStop(const std::string& id, int signal, int timeout_s) {
     auto it = s.containers().find(id);
     return it == s.containers().end() || it->second.exit_count() > exits;
   };
-  auto send = [&](int sig) {
-    Status st = driver_->signal(id, sig);
-    v1::Event e;
-    auto* ev = e.mutable_container_signaled();
-    ev->set_id(id);
-    ev->set_signal(sig);
-    if (!st.ok()) ev->set_error(st.message());
-    engine_->record({e});
-  };
   if (signal != SIGKILL) {
-    send(signal);
+    signalAndRecord(id, signal, 0);
     if (timeout_s < 0) return;  // wait forever for the process to obey
     // The escalation waits off-strand so that a kill queued meanwhile runs now.
     spawn([this, id, exits, timeout_s, exited] {
@@ -265,22 +256,15 @@ void Executor::doStop(const std::string& id, int signal, int timeout_s) {
           return it != s.containers().end() && it->second.exit_count() == exits &&
                  it->second.status() == "running";
         });
-        if (!still) return;
-        Status st = driver_->signal(id, SIGKILL);
-        v1::Event e;
-        auto* ev = e.mutable_container_signaled();
-        ev->set_id(id);
-        ev->set_signal(SIGKILL);
-        if (!st.ok()) ev->set_error(st.message());
-        engine_->record({e});
+        if (still) signalAndRecord(id, SIGKILL, 0);
       });
     });
     return;
   }
-  send(SIGKILL);
+  signalAndRecord(id, SIGKILL, 0);
 }
 
-void Executor::doKill(const std::string& id, int signal, uint64_t request_seq) {
+void Executor::signalAndRecord(const std::string& id, int signal, uint64_t request_seq) {
   Status st = driver_->signal(id, signal);
   v1::Event e;
   auto* ev = e.mutable_container_signaled();

@@ -57,7 +57,8 @@ class Executor {
   void post(const std::string& id, std::function<void()> task);
   void doStart(const std::string& id, uint64_t request_seq, bool restart);
   void doStop(const std::string& id, int signal, int timeout_s);
-  void doKill(const std::string& id, int signal, uint64_t request_seq);
+  // Delivers `signal` and records ContainerSignaled (request_seq 0: a stop step).
+  void signalAndRecord(const std::string& id, int signal, uint64_t request_seq);
   void watchExit(const std::string& id);
   void reconcile();
   void spawn(std::function<void()> fn);
