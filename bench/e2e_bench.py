@@ -60,7 +60,40 @@ def cleanup(env, prefix):
         run(env, "rm", "-f", *ids[i:i + 100], check=False)
 
 
-def bench_engine(name, env, sock, runs, tar):
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def shim_pss(marker, n=10):
+    """Average PSS (KiB) and threads of the per-container process (arca-agent or
+    containerd-shim) with n sleeping containers running."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd.split("\0")[0]:
+            pids.append(pid)
+    if not pids:
+        return None
+    total = sum(pss_kb(p) for p in pids)
+    threads = sum(len(os.listdir(f"/proc/{p}/task")) for p in pids if os.path.exists(f"/proc/{p}/task"))
+    return {"processes": len(pids), "avg_pss_kb": total // len(pids),
+            "avg_threads": round(threads / len(pids), 1)}
+
+
+def bench_engine(name, env, sock, runs, tar, shim_marker):
     print(f"== {name}", file=sys.stderr)
     res = {}
     run(env, "load", "-i", tar)
@@ -75,6 +108,11 @@ def bench_engine(name, env, sock, runs, tar):
     containers(env, 1000, prefix)
     res["containers_json_1000"] = http(sock, "/v1.50/containers/json?all=1", 200)
     cleanup(env, prefix)
+    for i in range(10):
+        run(env, "run", "-d", "--network", "none", "--name", f"benchmem{i}", "busybox", "sleep", "600")
+    time.sleep(1)
+    res["per_container_process"] = shim_pss(shim_marker)
+    cleanup(env, "benchmem")
     return res
 
 
@@ -86,11 +124,11 @@ def main():
     a = Arcad().start()
     try:
         tar, _ = busybox_archive(a.root)
-        out = {"arcad": bench_engine("arcad", a.env, a.sock, args.runs, tar)}
+        out = {"arcad": bench_engine("arcad", a.env, a.sock, args.runs, tar, "arca-agent")}
         if args.ref:
             env = dict(os.environ, DOCKER_HOST=args.ref, DOCKER_CONFIG=a.docker_config)
             out["reference"] = bench_engine("reference", env, args.ref.replace("unix://", ""),
-                                            args.runs, tar)
+                                            args.runs, tar, "containerd-shim")
         print(json.dumps(out, indent=2))
     finally:
         a.cleanup()

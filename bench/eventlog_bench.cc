@@ -50,9 +50,15 @@ std::unique_ptr<eventlog::EventLog> g_log;
 // appender group-commits whatever is queued.
 void BM_DurableAppend(benchmark::State& state) {
   if (state.thread_index() == 0) {
+    g_log.reset();  // the previous run's log (its threads are done: the loop ends with a barrier)
     eventlog::Options o;
     o.path = tempDir("append") + "/log";
-    g_log = std::move(*eventlog::EventLog::open(o));
+    auto log = eventlog::EventLog::open(o);
+    if (!log.ok()) {
+      state.SkipWithError(log.status().toString().c_str());
+      return;
+    }
+    g_log = std::move(*log);
   }
   uint64_t i = 0;
   for (auto _ : state) {
@@ -60,10 +66,6 @@ void BM_DurableAppend(benchmark::State& state) {
     g_log->waitDurable(seq);
   }
   state.SetItemsProcessed(state.iterations());
-  if (state.thread_index() == 0) {
-    // Other threads may still be in their last append: the log outlives them
-    // until the next setup.
-  }
 }
 BENCHMARK(BM_DurableAppend)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(2.0);
 
@@ -93,6 +95,7 @@ std::string millionLog() {
     for (uint64_t j = 0; j < 1000; ++j) batch.push_back(sampleEvent(i + j).event());
     eng.record(std::move(batch));
   }
+  log->close();
   return path;
 }
 
@@ -125,4 +128,11 @@ BENCHMARK(BM_StartupWith1MEvents)->Unit(benchmark::kMillisecond)->Iterations(5);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  g_log.reset();  // before static destruction
+  return 0;
+}

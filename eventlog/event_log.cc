@@ -38,6 +38,9 @@ StatusOr<std::unique_ptr<EventLog>> EventLog::open(const Options& opts) {
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::ColumnFamilyOptions cfo;
   cfo.compression = rocksdb::kNoCompression;
+  // Small memtables bound the WAL that a start-up after a crash must replay
+  // (start-up time stays flat as the log grows); a clean close flushes them.
+  cfo.write_buffer_size = 8 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, cfo}, {"snapshots", cfo}, {"meta", cfo}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -108,7 +111,13 @@ void EventLog::close() {
     stopping_ = true;
   }
   queue_cv_.notify_all();
-  if (appender_.joinable()) appender_.join();
+  if (appender_.joinable()) {
+    appender_.join();
+    // Clean shutdown: persist memtables so the next open replays no WAL.
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    if (db_) db_->Flush(fo, {cf_events_, cf_snapshots_, cf_meta_});
+  }
 }
 
 uint64_t EventLog::enqueue(std::vector<v1::Envelope>&& envs) {
