@@ -40,6 +40,6 @@ void registerImageRoutes(Router& r, ApiContext& ctx);
 void registerNotImplementedRoutes(Router& r);
 
 // Headers moby sets on every response.
-Headers defaultHeaders();
+const Headers& defaultHeaders();
 
 }  // namespace arca::api

@@ -1047,7 +1047,7 @@ void Connection::buildHead(int status, std::string_view content_type, const Head
     return false;
   };
   if (cfg_->opts.default_headers) {
-    Headers defaults = cfg_->opts.default_headers();
+    const Headers& defaults = cfg_->opts.default_headers();
     for (const auto& [k, v] : defaults) {
       if (reserved(k) || in_extra(k)) continue;
       if (!content_type.empty() && iequals(k, "content-type")) continue;

@@ -163,8 +163,10 @@ class ResponseWriter {
 
 using Handler = std::function<void(Request&, ResponseWriter&)>;
 
-// Headers added to every response (Api-Version, Server, Ostype, ...).
-using DefaultHeadersFn = std::function<Headers()>;
+// Headers added to every response (Api-Version, Server, Ostype, ...). Called
+// once per response on the thread that builds it: return a reference to
+// storage that outlives the server (e.g. a function-local static).
+using DefaultHeadersFn = std::function<const Headers&()>;
 
 struct ServerOptions {
   std::string unix_path;      // listen here (mode 0660, stale socket replaced)

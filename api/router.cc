@@ -57,7 +57,7 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   Route r{method, pattern, "", "", std::move(h), inline_handler, min_version};
   auto open = pattern.find('{');
   if (open == std::string::npos) {
-    exact_[method + " " + pattern] = std::move(r);
+    exact_[pattern].push_back(std::move(r));
     return;
   }
   auto close = pattern.find('}', open);
@@ -95,8 +95,12 @@ Dispatch Router::dispatch(Request& req) const {
     }
     return {r.handler, r.inline_handler};
   };
-  auto it = exact_.find(req.method() + " " + path);
-  if (it != exact_.end()) return gate(it->second);
+  auto it = exact_.find(path);
+  if (it != exact_.end()) {
+    for (const auto& r : it->second) {
+      if (r.method == req.method()) return gate(r);
+    }
+  }
   for (const auto& r : params_) {
     if (r.method != req.method()) continue;
     if (path.size() <= r.prefix.size() + r.suffix.size()) continue;

@@ -34,7 +34,7 @@ class Router {
     bool inline_handler;
     std::string min_version;
   };
-  std::unordered_map<std::string, Route> exact_;  // "METHOD path"
+  std::unordered_map<std::string, std::vector<Route>> exact_;  // path -> routes by method
   std::vector<Route> params_;
 };
 

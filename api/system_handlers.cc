@@ -15,11 +15,12 @@
 
 namespace arca::api {
 
-Headers defaultHeaders() {
-  return {{"Api-Version", kApiVersion},
-          {"Docker-Experimental", "false"},
-          {"Ostype", "linux"},
-          {"Server", std::string("Docker/") + kArcaVersion + "-arca (linux)"}};
+const Headers& defaultHeaders() {
+  static const Headers h = {{"Api-Version", kApiVersion},
+                            {"Docker-Experimental", "false"},
+                            {"Ostype", "linux"},
+                            {"Server", std::string("Docker/") + kArcaVersion + "-arca (linux)"}};
+  return h;
 }
 
 namespace {
@@ -57,10 +58,10 @@ std::string osVersionId() {
 }
 
 void ping(Request& req, ResponseWriter& w) {
-  Headers h = {{"Cache-Control", "no-cache, no-store, must-revalidate"},
-               {"Pragma", "no-cache"},
-               {"Swarm", "inactive"},
-               {"Builder-Version", "1"}};
+  static const Headers h = {{"Cache-Control", "no-cache, no-store, must-revalidate"},
+                            {"Pragma", "no-cache"},
+                            {"Swarm", "inactive"},
+                            {"Builder-Version", "1"}};
   if (req.method() == "HEAD") {
     w.send(200, "text/plain; charset=utf-8", "", h);
   } else {

@@ -106,7 +106,7 @@ def bench_engine(name, env, sock, runs, tar, shim_marker):
         containers(env, n, prefix)
         res[f"ps_a_{n}"] = timed(env, ["ps", "-a"], 10)
     containers(env, 1000, prefix)
-    res["containers_json_1000"] = http(sock, "/v1.50/containers/json?all=1", 200)
+    res["containers_json_1000"] = http(sock, "/containers/json?all=1", 200)
     cleanup(env, prefix)
     for i in range(10):
         run(env, "run", "-d", "--network", "none", "--name", f"benchmem{i}", "busybox", "sleep", "600")

@@ -196,11 +196,12 @@ struct Route {
   bool inline_handler = false;
 };
 
-Headers defaultHeaders() {
-  return {{"Api-Version", "1.51"},
-          {"Docker-Experimental", "false"},
-          {"OSType", "linux"},
-          {"Server", "Docker/28.2.2 (linux)"}};
+const Headers& defaultHeaders() {
+  static const Headers h = {{"Api-Version", "1.51"},
+                            {"Docker-Experimental", "false"},
+                            {"OSType", "linux"},
+                            {"Server", "Docker/28.2.2 (linux)"}};
+  return h;
 }
 
 void pingHandler(Request& req, ResponseWriter& w) {
