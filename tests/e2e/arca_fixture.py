@@ -155,6 +155,9 @@ class Arcad:
 
     def start(self, timeout=20):
         logf = open(self.log_path, "ab")
+        if getattr(self, "_logf", None):
+            self._logf.close()
+        self._logf = logf
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "arcad"), "--host", f"unix://{self.sock}", "--data-root",
              self.data_root, "--exec-root", self.exec_root, "--log-level", "debug"],
@@ -205,6 +208,9 @@ class Arcad:
     def cleanup(self):
         """Stops arcad, kills every agent and container it left, unmounts, removes files."""
         self.stop()
+        if getattr(self, "_logf", None):
+            self._logf.close()
+            self._logf = None
         # Agents and their containers: anything whose cmdline names our exec root.
         for pid in os.listdir("/proc"):
             if not pid.isdigit():

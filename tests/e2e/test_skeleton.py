@@ -112,6 +112,32 @@ class Skeleton(unittest.TestCase):
         self.assertEqual(r.stdout, "out\n")
         self.assertEqual(r.stderr, "err\n")
 
+    def test_run_config_options(self):
+        r = self.d("run", "--rm", "--network", "none", "-e", "A=1", "-w", "/tmp", "-u", "nobody",
+                   "--hostname", "hh", "--entrypoint", "sh", "busybox", "-c",
+                   "echo $A $(pwd) $(id -u) $(hostname)", check=True)
+        self.assertEqual(r.stdout, "1 /tmp 65534 hh\n")
+        r = self.d("run", "--rm", "--network", "none", "-u", "nosuchuser", "busybox", "true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nosuchuser", r.stderr)
+
+    def test_logs_since_until_and_streams(self):
+        self.d("run", "--name", "lg", "--network", "none", "busybox", "sh", "-c",
+               "echo one; echo two >&2", check=True)
+        try:
+            r = self.d("logs", "lg", check=True)
+            self.assertEqual((r.stdout, r.stderr), ("one\n", "two\n"))
+            r = self.d("logs", "--since", str(int(time.time()) + 60), "lg", check=True)
+            self.assertEqual(r.stdout + r.stderr, "")
+            r = self.d("logs", "--until", "2000-01-01T00:00:00Z", "lg", check=True)
+            self.assertEqual(r.stdout + r.stderr, "")
+            r = self.d("logs", "--since", "10m", "lg", check=True)
+            self.assertEqual(r.stdout, "one\n")
+            r = self.d("wait", "lg", check=True)  # not running: answers at once
+            self.assertEqual(r.stdout.strip(), "0")
+        finally:
+            self.d("rm", "lg")
+
     def test_run_missing_command(self):
         r = self.d("run", "--rm", "--network", "none", "busybox", "nope-not-here")
         self.assertEqual(r.returncode, 127, r.stderr)
