@@ -250,6 +250,9 @@ int main(int argc, char** argv) {
   runtime::Executor executor(&engine, driver->get(), images->get(),
                              {flags.data_root + "/containers"});
   executor.start();
+  // Save the reconciled state: start-up after a crash folds from here, and
+  // `arca-replay verify` has a daemon-saved state to compare with.
+  if (Status st = engine.snapshot(); !st.ok()) spdlog::warn("start-up snapshot: {}", st.toString());
 
   api::ApiContext ctx;
   ctx.engine = &engine;
