@@ -531,6 +531,17 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
   sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
 }
 
+// A start in flight finishes before stop/kill decide (its outcome decides
+// whether there is anything to stop).
+void waitStartSettled(ApiContext& ctx, const std::string& ref, ResponseWriter& w) {
+  ctx.engine->waitUntil(
+      [&](const v1::State& s) {
+        auto c = findContainer(s, ref);
+        return !c.ok() || !(*c)->start_pending();
+      },
+      [&] { return w.clientGone(); }, 30000);
+}
+
 // Starts `id` and waits for the executor's outcome.
 Status startAndWait(ApiContext& ctx, const std::string& ref, bool restart, ResponseWriter& w) {
   std::string id;
@@ -539,23 +550,28 @@ Status startAndWait(ApiContext& ctx, const std::string& ref, bool restart, Respo
   });
   if (!seq.ok()) return seq.status();
   uint64_t want = *seq;
-  ctx.engine->waitUntil([&](const v1::State& s) {
-    auto it = s.containers().find(id);
-    return it == s.containers().end() || it->second.start_outcome_seq() >= want;
-  });
-  (void)w;
   std::string err;
   int code = 0;
-  bool running = field<bool>(ctx, id, false, [&](const v1::Container& c) {
+  bool started = false;
+  // Read the outcome in the predicate: an AutoRemove container whose start
+  // failed is removed right after the outcome is recorded.
+  ctx.engine->waitUntil([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) {
+      // Gone before we looked (ran and was auto-removed, or failed and was
+      // auto-removed): the wait(removed) the CLI holds reports the exit code.
+      started = true;
+      return true;
+    }
+    const auto& c = it->second;
+    if (c.start_outcome_seq() < want) return false;
     err = c.error();
     code = c.exit_code();
-    return c.start_outcome_seq() >= want && c.status() == "running";
+    // A process that started and already exited also counts as started.
+    started = c.status() == "running" || (c.start_count() > 0 && c.error().empty());
+    return true;
   });
-  if (running) return Status::Ok();
-  // A process that started and already exited also counts as started.
-  bool started = field<bool>(ctx, id, false, [&](const v1::Container& c) {
-    return c.start_count() > 0 && err.empty() && c.start_outcome_seq() >= want;
-  });
+  (void)w;
   if (started) return Status::Ok();
   if (err.empty()) err = "container " + ref + " did not start";
   if (code == 127 || code == 126) return InvalidArgument(err);
@@ -579,11 +595,12 @@ int timeoutParam(Request& req, bool* bad) {
 
 // Stops `ref` and waits until it is not running. NotModified if not running.
 Status stopAndWait(ApiContext& ctx, const std::string& ref, const std::string& signal, int timeout,
-                   ResponseWriter& w) {
+                   bool restart, ResponseWriter& w) {
+  waitStartSettled(ctx, ref, w);
   std::string id;
   uint64_t exits = 0;
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-    Status st = engine::decideStop(s, ref, signal, timeout, out, &id);
+    Status st = engine::decideStop(s, ref, signal, timeout, restart, out, &id);
     auto it = s.containers().find(id);
     if (it != s.containers().end()) exits = it->second.exit_count();
     return st;
@@ -597,7 +614,7 @@ void stopContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool bad = false;
   int t = timeoutParam(req, &bad);
   if (bad) return sendError(w, InvalidArgument("invalid value for t"));
-  Status st = stopAndWait(ctx, req.params["id"], req.queryParam("signal").value_or(""), t, w);
+  Status st = stopAndWait(ctx, req.params["id"], req.queryParam("signal").value_or(""), t, false, w);
   if (!st.ok()) return sendError(w, st);
   w.send(204, "", "");
 }
@@ -608,7 +625,7 @@ void restartContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (bad) return sendError(w, InvalidArgument("invalid value for t"));
   std::string id;
   if (!resolve(ctx, req, w, &id)) return;
-  Status st = stopAndWait(ctx, id, req.queryParam("signal").value_or(""), t, w);
+  Status st = stopAndWait(ctx, id, req.queryParam("signal").value_or(""), t, true, w);
   if (!st.ok() && st.code() != Code::kNotModified) return sendError(w, st);
   st = startAndWait(ctx, id, true, w);
   if (!st.ok() && st.code() != Code::kNotModified) {
@@ -621,6 +638,7 @@ void restartContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 // waits (bounded) for the exit, as Docker does.
 Status killAndWait(ApiContext& ctx, const std::string& ref, const std::string& signal,
                    ResponseWriter& w) {
+  waitStartSettled(ctx, ref, w);
   std::string id;
   uint64_t exits = 0;
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
@@ -676,6 +694,12 @@ void deleteContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     }, [&] { return w.clientGone(); }, 30000);
   }
   st = ctx.executor->removeContainer(id);
+  if (st.code() == Code::kConflict || (running && st.code() == Code::kNotFound)) {
+    // AutoRemove got there first (the kill ended a --rm container): wait for it.
+    ctx.engine->waitUntil([&](const v1::State& s) { return s.containers().count(id) == 0; },
+                          [&] { return w.clientGone(); }, 30000);
+    st = Status::Ok();
+  }
   if (!st.ok()) return sendError(w, st);
   w.send(204, "", "");
 }
@@ -691,18 +715,21 @@ void waitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   uint64_t exits = 0;
   bool not_running = false;
   int last_code = 0;
-  ctx.engine->read([&](const v1::State& s) {
-    const auto& c = s.containers().at(id);
+  bool gone = ctx.engine->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) return true;
+    const auto& c = it->second;
     exits = c.exit_count();
     not_running = c.status() != "running" && !c.start_pending();
     last_code = c.exit_code();
-    return 0;
+    return false;
   });
+  if (gone) return sendError(w, NotFound("No such container: " + req.params["id"]));
   // Headers go out at once: the CLI blocks on them before it starts (trap 4).
   w.startStream(200, "application/json");
   bool done = false;
   if (cond == "not-running" && not_running) {
-    done = true;
+    done = ctx.engine->waitUntil([](const v1::State&) { return true; });  // durable
   } else {
     done = ctx.engine->waitUntil(
         [&](const v1::State& s) {
@@ -755,6 +782,12 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
     if (*end || tail < 0) tail = -1;
   }
   bool tty = field<bool>(ctx, id, false, [](const v1::Container& c) { return c.config().tty(); });
+  // Decide about following before reading, so lines written while the
+  // container exits are not lost between the read and the decision.
+  uint64_t exits = exitCount(ctx, id);
+  bool running = field<bool>(ctx, id, false, [](const v1::Container& c) {
+    return c.status() == "running" || c.start_pending();
+  });
   int fd = openLog(ctx, id);
   if (fd < 0) return sendError(w, Internal("cannot open the container's log"));
   w.startStream(200, tty ? "application/vnd.docker.raw-stream" : muxContentType(req));
@@ -789,11 +822,8 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
   }
   if (ok && !buf.empty()) ok = w.write(buf);
   if (ok && follow && (until == 0 || until > now)) {
-    // Follow while the container runs (or until the client goes).
-    uint64_t exits = exitCount(ctx, id);
-    bool running = field<bool>(ctx, id, false, [](const v1::Container& c) {
-      return c.status() == "running" || c.start_pending();
-    });
+    // Follow while the container runs (or until the client goes); the pass
+    // after the exit drains what the agent flushed before reporting it.
     while (ok && running && !w.clientGone()) {
       bool exited = ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 100);
       std::vector<LogEntry> more;

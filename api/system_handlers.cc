@@ -289,10 +289,6 @@ void events(ApiContext& ctx, Request& req, ResponseWriter& w) {
   uint64_t durable_at = 0;
   uint64_t sub = 0;
   EventProjector proj;
-  ctx.engine->read([&](const v1::State& s) {
-    proj.seed(s);
-    return 0;
-  });
   if (live) {
     sub = ctx.engine->log()->subscribe(
         [queue](const v1::Envelope& e) {
@@ -310,6 +306,12 @@ void events(ApiContext& ctx, Request& req, ResponseWriter& w) {
   } else {
     durable_at = ctx.engine->log()->durableSeq();
   }
+  // Seed after subscribing: a container created in between is known either
+  // way (the seed, or its ContainerCreated in the subscription).
+  ctx.engine->read([&](const v1::State& s) {
+    proj.seed(s);
+    return 0;
+  });
   w.startStream(200, "application/json");
   auto emit = [&](const v1::Envelope& env) {
     for (const auto& de : proj.project(env)) {

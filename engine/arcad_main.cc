@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <rapidjson/document.h>
@@ -34,6 +35,7 @@ using namespace arca;
 namespace {
 
 struct Flags {
+  std::set<std::string> given;  // flags set on the command line (they win over daemon.json)
   std::vector<std::string> hosts;
   std::string data_root = "/var/lib/arca";
   std::string exec_root = "/var/run/arca";
@@ -79,6 +81,7 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       }
       return argv[++i];
     };
+    f->given.insert(a == "-H" ? "--host" : a == "-l" ? "--log-level" : a);
     if (a == "-H" || a == "--host") {
       f->hosts.push_back(next());
     } else if (a == "--data-root") {
@@ -115,7 +118,8 @@ bool parseFlags(int argc, char** argv, Flags* f) {
 
 // daemon.json: flags given on the command line win, as they must not conflict
 // in dockerd (we are more lenient: the flag wins).
-bool applyConfigFile(Flags* f, bool host_set, bool data_set, bool exec_set) {
+bool applyConfigFile(Flags* f) {
+  auto given = [&](const char* flag) { return f->given.count(flag) > 0; };
   if (f->config_file.empty()) return true;
   std::ifstream in(f->config_file);
   if (!in) {
@@ -132,11 +136,16 @@ bool applyConfigFile(Flags* f, bool host_set, bool data_set, bool exec_set) {
   }
   for (auto& m : d.GetObject()) {
     std::string k = m.name.GetString();
-    if (k == "data-root" && m.value.IsString() && !data_set) f->data_root = m.value.GetString();
-    else if (k == "exec-root" && m.value.IsString() && !exec_set) f->exec_root = m.value.GetString();
-    else if (k == "log-level" && m.value.IsString()) f->log_level = m.value.GetString();
-    else if (k == "default-runtime" && m.value.IsString()) f->default_runtime = m.value.GetString();
-    else if (k == "hosts" && m.value.IsArray() && !host_set) {
+    if (k == "data-root" && m.value.IsString()) {
+      if (!given("--data-root")) f->data_root = m.value.GetString();
+    } else if (k == "exec-root" && m.value.IsString()) {
+      if (!given("--exec-root")) f->exec_root = m.value.GetString();
+    } else if (k == "log-level" && m.value.IsString()) {
+      if (!given("--log-level")) f->log_level = m.value.GetString();
+    } else if (k == "default-runtime" && m.value.IsString()) {
+      if (!given("--default-runtime")) f->default_runtime = m.value.GetString();
+    } else if (k == "hosts" && m.value.IsArray()) {
+      if (given("--host")) continue;
       for (auto& h : m.value.GetArray()) {
         if (h.IsString()) f->hosts.push_back(h.GetString());
       }
@@ -169,11 +178,10 @@ std::string selfDir() {
 int main(int argc, char** argv) {
   Flags flags;
   if (!parseFlags(argc, argv, &flags)) return 2;
-  bool host_set = !flags.hosts.empty();
   auto logger = spdlog::stderr_color_mt("arcad");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  if (!applyConfigFile(&flags, host_set, false, false)) return 1;
+  if (!applyConfigFile(&flags)) return 1;
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   if (flags.hosts.empty()) flags.hosts.push_back("unix:///var/run/arca.sock");
   if (flags.default_runtime != "runc" && flags.default_runtime != "arca") {

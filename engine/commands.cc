@@ -144,7 +144,7 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
 }
 
 Status decideStop(const v1::State& s, const std::string& ref, const std::string& signal,
-                  int timeout, std::vector<v1::Event>* out, std::string* id) {
+                  int timeout, bool restart, std::vector<v1::Event>* out, std::string* id) {
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
@@ -162,6 +162,7 @@ Status decideStop(const v1::State& s, const std::string& ref, const std::string&
   ev->set_id(*id);
   ev->set_signal(signalName(num));
   ev->set_timeout_s(timeout);
+  ev->set_restart(restart);
   out->push_back(std::move(e));
   return Status::Ok();
 }

@@ -30,7 +30,7 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
 // NotModified when not running. `signal` "" -> the container's StopSignal or
 // SIGTERM; `timeout` < -1 -> the container's StopTimeout or 10.
 Status decideStop(const v1::State& s, const std::string& ref, const std::string& signal,
-                  int timeout, std::vector<v1::Event>* out, std::string* id);
+                  int timeout, bool restart, std::vector<v1::Event>* out, std::string* id);
 // Conflict when not running; InvalidArgument for a bad signal.
 Status decideKill(const v1::State& s, const std::string& ref, const std::string& signal,
                   std::vector<v1::Event>* out, std::string* id);

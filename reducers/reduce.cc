@@ -64,6 +64,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_start_requests(c->start_requests() + 1);
       c->set_start_pending(true);
       c->set_stop_requested(false);
+      c->set_restarting_by_request(false);
       break;
     }
     case Event::kContainerStarted: {
@@ -98,7 +99,10 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
     }
     case Event::kContainerStopRequested: {
       auto* c = findContainer(s, e.container_stop_requested().id());
-      if (c) c->set_stop_requested(true);
+      if (c) {
+        c->set_stop_requested(true);
+        c->set_restarting_by_request(e.container_stop_requested().restart());
+      }
       break;
     }
     case Event::kContainerKillRequested:

@@ -209,7 +209,8 @@ void Executor::watchExit(const std::string& id) {
     auto it = s.containers().find(id);
     if (it == s.containers().end()) return 0;
     stopped = it->second.stop_requested();
-    auto_remove = it->second.host_config().auto_remove();
+    // As dockerd: a restart's stop does not trigger AutoRemove.
+    auto_remove = it->second.host_config().auto_remove() && !it->second.restarting_by_request();
     return 0;
   });
   {

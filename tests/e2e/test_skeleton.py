@@ -225,6 +225,18 @@ class Skeleton(unittest.TestCase):
         self.assertIn("is not running", r.stderr)
         self.d("rm", "sig", check=True)
 
+    def test_autoremove_restart_and_force_rm(self):
+        # A restart's stop does not trigger --rm's removal (as with dockerd) ...
+        self.d("run", "-d", "--rm", "--name", "ar", "--network", "none", "busybox", "sleep", "100",
+               check=True)
+        self.d("restart", "-t", "0", "ar", check=True)
+        r = self.d("inspect", "-f", "{{.State.Running}}", "ar", check=True)
+        self.assertEqual(r.stdout.strip(), "true")
+        # ... and rm -f of a running --rm container succeeds although the exit
+        # triggers the auto-removal too.
+        self.d("rm", "-f", "ar", check=True)
+        self.assertNotEqual(self.d("inspect", "ar").returncode, 0)
+
     def test_rm_force_running(self):
         self.d("run", "-d", "--name", "frc", "--network", "none", "busybox", "sleep", "100",
                check=True)

@@ -101,7 +101,7 @@ TEST(Commands, StartStopKillRules) {
   ASSERT_TRUE(engine::decideCreate(s, cmd("tk"), ids, &evs, &id).ok());
   apply(s, evs);
   // Stop / kill of a created container.
-  EXPECT_EQ(engine::decideStop(s, "tk", "", -2, &evs, &got).code(), Code::kNotModified);
+  EXPECT_EQ(engine::decideStop(s, "tk", "", -2, false, &evs, &got).code(), Code::kNotModified);
   Status k = engine::decideKill(s, "tk", "", &evs, &got);
   EXPECT_EQ(k.code(), Code::kConflict);
   EXPECT_NE(k.message().find("is not running"), std::string::npos);
@@ -114,7 +114,7 @@ TEST(Commands, StartStopKillRules) {
   started[0].mutable_container_started()->set_id(id);
   apply(s, started);
   EXPECT_EQ(engine::decideStart(s, "tk", false, &evs, &got).code(), Code::kNotModified);
-  ASSERT_TRUE(engine::decideStop(s, "tk", "", -2, &evs, &got).ok());
+  ASSERT_TRUE(engine::decideStop(s, "tk", "", -2, false, &evs, &got).ok());
   EXPECT_EQ(evs[0].container_stop_requested().signal(), "SIGTERM");
   EXPECT_EQ(evs[0].container_stop_requested().timeout_s(), 10);
   evs.clear();
