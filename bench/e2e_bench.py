@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
-from arca_fixture import Arcad, busybox_archive, DOCKER, BIN  # noqa: E402
+from arca_fixture import Arcad, busybox_archive, pids_by_cmdline, DOCKER, BIN  # noqa: E402
 
 
 def run(env, *args, check=True):
@@ -74,17 +74,7 @@ def pss_kb(pid):
 def shim_pss(marker, n=10):
     """Average PSS (KiB) and threads of the per-container process (arca-agent or
     containerd-shim) with n sleeping containers running."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmd.split("\0")[0]:
-            pids.append(pid)
+    pids = pids_by_cmdline(lambda cmd: marker in cmd.split("\0")[0])
     if not pids:
         return None
     total = sum(pss_kb(p) for p in pids)

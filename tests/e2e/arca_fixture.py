@@ -1,6 +1,6 @@
 """Test fixtures for Arca's end-to-end tests.
 
-- make_busybox_archive(): a real `docker save` archive of a busybox image,
+- busybox_archive() / make_archive(): a real `docker save` archive of a busybox image,
   built offline from Debian's static busybox (no registry needed).
 - Arcad: starts build/bin/arcad on a temporary socket, data root and exec
   root, and cleans everything up (processes, mounts) afterwards.
@@ -131,8 +131,33 @@ def busybox_archive(workdir):
     return dst, _BUSYBOX_CACHE["id"]
 
 
+def pids_by_cmdline(pred):
+    """PIDs of processes whose NUL-separated cmdline satisfies pred(cmdline)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if pred(cmd):
+            out.append(int(pid))
+    return out
+
+
 class Arcad:
     """A live arcad on a temporary socket / data root / exec root."""
+
+    @classmethod
+    def with_busybox(cls):
+        """Started, with the fixture's busybox:latest loaded."""
+        a = cls().start()
+        tar, image_id = busybox_archive(a.root)
+        a.docker("load", "-i", tar, check=True)
+        a.busybox_id = image_id
+        return a
 
     def __init__(self, root=None):
         self.root = root or tempfile.mkdtemp(prefix="arca-e2e-")
@@ -211,20 +236,12 @@ class Arcad:
         if getattr(self, "_logf", None):
             self._logf.close()
             self._logf = None
-        # Agents and their containers: anything whose cmdline names our exec root.
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+        # Agents and their containers: anything whose cmdline names our roots.
+        for pid in pids_by_cmdline(lambda cmd: self.exec_root in cmd or self.root in cmd):
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read().decode(errors="replace")
+                os.kill(pid, signal.SIGKILL)
             except OSError:
-                continue
-            if self.exec_root in cmd or self.root in cmd:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
+                pass
         runc_root = os.path.join(self.exec_root, "runc")
         if os.path.isdir(runc_root):
             for cid in os.listdir(runc_root):

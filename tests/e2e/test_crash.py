@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from arca_fixture import Arcad, busybox_archive, have_prereqs
+from arca_fixture import Arcad, have_prereqs
 
 SKIP = have_prereqs()
 
@@ -41,9 +41,7 @@ def post_create(sock_path, name):
 @unittest.skipIf(SKIP, SKIP)
 class CrashMidAppend(unittest.TestCase):
     def setUp(self):
-        self.a = Arcad().start()
-        tar, _ = busybox_archive(self.a.root)
-        self.a.docker("load", "-i", tar, check=True)
+        self.a = Arcad.with_busybox()
 
     def tearDown(self):
         self.a.cleanup()

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from arca_fixture import Arcad, busybox_archive, have_prereqs, DOCKER
+from arca_fixture import Arcad, have_prereqs, DOCKER
 
 SKIP = have_prereqs()
 
@@ -40,9 +40,8 @@ def raw_http(sock_path, request: bytes) -> bytes:
 class Skeleton(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.a = Arcad().start()
-        tar, cls.image_id = busybox_archive(cls.a.root)
-        cls.a.docker("load", "-i", tar, check=True)
+        cls.a = Arcad.with_busybox()
+        cls.image_id = cls.a.busybox_id
 
     @classmethod
     def tearDownClass(cls):
@@ -332,9 +331,7 @@ class Skeleton(unittest.TestCase):
 @unittest.skipIf(SKIP, SKIP)
 class Restart(unittest.TestCase):
     def setUp(self):
-        self.a = Arcad().start()
-        tar, _ = busybox_archive(self.a.root)
-        self.a.docker("load", "-i", tar, check=True)
+        self.a = Arcad.with_busybox()
 
     def tearDown(self):
         self.a.cleanup()
