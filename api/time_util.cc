@@ -13,8 +13,10 @@ bool parseTimestamp(const std::string& v, int64_t now_ns, int64_t* out) {
   if (v.empty()) return false;
   if (v.find_first_not_of("0123456789.-") == std::string::npos) {
     auto dot = v.find('.');
+    const std::string whole = v.substr(0, dot);
+    if (whole.empty()) return false;
     char* end = nullptr;
-    long long secs = std::strtoll(v.substr(0, dot).c_str(), &end, 10);
+    long long secs = std::strtoll(whole.c_str(), &end, 10);
     if (*end) return false;
     int64_t frac = 0;
     if (dot != std::string::npos) {
