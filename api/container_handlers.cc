@@ -694,11 +694,15 @@ void deleteContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     }, [&] { return w.clientGone(); }, 30000);
   }
   st = ctx.executor->removeContainer(id);
-  if (st.code() == Code::kConflict || (running && st.code() == Code::kNotFound)) {
+  bool racing = (st.code() == Code::kConflict &&
+                 st.message().find("already in progress") != std::string::npos) ||
+                (running && st.code() == Code::kNotFound);
+  if (racing) {
     // AutoRemove got there first (the kill ended a --rm container): wait for it.
-    ctx.engine->waitUntil([&](const v1::State& s) { return s.containers().count(id) == 0; },
-                          [&] { return w.clientGone(); }, 30000);
-    st = Status::Ok();
+    bool gone = ctx.engine->waitUntil(
+        [&](const v1::State& s) { return s.containers().count(id) == 0; },
+        [&] { return w.clientGone(); }, 30000);
+    if (gone) st = Status::Ok();
   }
   if (!st.ok()) return sendError(w, st);
   w.send(204, "", "");

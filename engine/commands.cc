@@ -198,6 +198,25 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
   return Status::Ok();
 }
 
+Status decideRemove(const v1::State& s, const std::string& ref, std::vector<v1::Event>* out,
+                    std::string* id) {
+  auto c = findContainer(s, ref);
+  if (!c.ok()) return c.status();
+  *id = (*c)->id();
+  if ((*c)->status() == "removing") {
+    return Conflict("removal of container " + ref + " is already in progress");
+  }
+  if ((*c)->status() == "running" || (*c)->start_pending()) {
+    return Conflict("cannot remove container \"/" + (*c)->name() +
+                    "\": container is running: stop the container before removing or force "
+                    "remove");
+  }
+  v1::Event e;
+  e.mutable_container_removal_started()->set_id(*id);
+  out->push_back(std::move(e));
+  return Status::Ok();
+}
+
 Status decideRename(const v1::State& s, const std::string& ref, const std::string& new_name,
                     std::vector<v1::Event>* out) {
   auto c = findContainer(s, ref);

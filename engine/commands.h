@@ -37,6 +37,11 @@ Status decideKill(const v1::State& s, const std::string& ref, const std::string&
 // Checks that `ref` may be removed (Conflict while running without force).
 Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::string* id,
                    bool* running);
+// Accepts the removal of a container that is not running (intent event
+// ContainerRemovalStarted). Conflict while running/starting or when another
+// removal is in progress.
+Status decideRemove(const v1::State& s, const std::string& ref, std::vector<v1::Event>* out,
+                    std::string* id);
 Status decideRename(const v1::State& s, const std::string& ref, const std::string& new_name,
                     std::vector<v1::Event>* out);
 

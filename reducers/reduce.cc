@@ -138,6 +138,11 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_pid(ev.pid());
       break;
     }
+    case Event::kContainerRemovalStarted: {
+      auto* c = findContainer(s, e.container_removal_started().id());
+      if (c) c->set_status("removing");
+      break;
+    }
     case Event::kContainerRemoved: {
       const auto& id = e.container_removed().id();
       auto it = s.mutable_containers()->find(id);

@@ -277,24 +277,19 @@ void Executor::signalAndRecord(const std::string& id, int signal, uint64_t reque
 }
 
 Status Executor::removeContainer(const std::string& id) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!removing_.insert(id).second) {
-      return Conflict("removal of container " + id + " is already in progress");
-    }
-  }
-  struct Done {
-    Executor* e;
-    std::string id;
-    ~Done() {
-      std::lock_guard<std::mutex> lk(e->mu_);
-      e->removing_.erase(id);
-    }
-  } done{this, id};
-  bool exists = engine_->read([&](const v1::State& s) { return s.containers().count(id) > 0; });
-  if (!exists) return NotFound("No such container: " + id);
+  // The engine accepts the removal first (status "removing"): a concurrent
+  // start or second removal is refused from here on.
+  std::string full;
+  auto accepted = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    return engine::decideRemove(s, id, out, &full);
+  });
+  if (!accepted.ok()) return accepted.status();
+  return finishRemoval(full);
+}
+
+Status Executor::finishRemoval(const std::string& id) {
   Status st = driver_->remove(id);
-  if (!st.ok()) return st;
+  if (!st.ok()) return st;  // stays "removing"; the next start-up retries
   std::error_code ec;
   fs::remove_all(opts_.containers_dir + "/" + id, ec);
   v1::Event e;
@@ -311,14 +306,20 @@ void Executor::reconcile() {
     bool auto_remove;
   };
   std::vector<Item> items;
+  std::vector<std::string> removing;
   engine_->read([&](const v1::State& s) {
     for (const auto& [id, c] : s.containers()) {
+      if (c.status() == "removing") removing.push_back(id);
       if (c.status() == "running" || c.start_pending()) {
         items.push_back({id, c.start_pending(), 0, c.host_config().auto_remove()});
       }
     }
     return 0;
   });
+  for (const auto& id : removing) {
+    Status st = finishRemoval(id);  // a removal interrupted by a crash
+    if (!st.ok()) spdlog::warn("executor: removal of {}: {}", id.substr(0, 12), st.toString());
+  }
   for (const auto& it : items) {
     ProbeResult p = driver_->probe(it.id);
     if (p.phase == ProbeResult::Phase::kRunning || p.phase == ProbeResult::Phase::kCreated) {

@@ -45,8 +45,9 @@ class Executor {
   // agents keep running; the next arcad reattaches).
   void stop();
 
-  // Removes a stopped container: sandbox, writable layer, logs; then records
-  // ContainerRemoved. Blocking; any thread. The caller checked it may go.
+  // Removes a stopped container: the engine accepts it (ContainerRemovalStarted,
+  // Conflict if running or already being removed), then the sandbox, writable
+  // layer and logs go and ContainerRemoved is recorded. Blocking; any thread.
   Status removeContainer(const std::string& id);
 
   // The json-file log of a container.
@@ -60,6 +61,7 @@ class Executor {
   // Delivers `signal` and records ContainerSignaled (request_seq 0: a stop step).
   void signalAndRecord(const std::string& id, int signal, uint64_t request_seq);
   void watchExit(const std::string& id);
+  Status finishRemoval(const std::string& id);
   void reconcile();
   void spawn(std::function<void()> fn);
 
@@ -73,7 +75,6 @@ class Executor {
   std::condition_variable idle_cv_;
   std::map<std::string, std::deque<std::function<void()>>> strands_;
   std::set<std::string> watching_;  // containers with an exit watcher
-  std::set<std::string> removing_;  // removals in progress
   int threads_ = 0;                 // strand + helper threads alive
   std::atomic<bool> stopping_{false};
 };

@@ -128,6 +128,21 @@ TEST(Commands, StartStopKillRules) {
   EXPECT_TRUE(engine::checkRemove(s, "tk", true, &got, &running).ok());
   EXPECT_TRUE(running);
   EXPECT_EQ(engine::findContainer(s, "nope").status().message(), "No such container: nope");
+  // Removal is decided under the lock: refused while running ...
+  EXPECT_EQ(engine::decideRemove(s, "tk", &evs, &got).code(), Code::kConflict);
+  std::vector<v1::Event> exited(1);
+  exited[0].mutable_container_exited()->set_id(id);
+  apply(s, exited);
+  // ... accepted once stopped, after which neither a start nor a second removal goes through.
+  ASSERT_TRUE(engine::decideRemove(s, "tk", &evs, &got).ok());
+  ASSERT_EQ(evs.size(), 1u);
+  apply(s, evs);
+  EXPECT_EQ(s.containers().at(id).status(), "removing");
+  EXPECT_EQ(engine::decideStart(s, "tk", false, &evs, &got).code(), Code::kConflict);
+  Status again = engine::decideRemove(s, "tk", &evs, &got);
+  EXPECT_EQ(again.code(), Code::kConflict);
+  EXPECT_NE(again.message().find("already in progress"), std::string::npos);
+  EXPECT_TRUE(evs.empty());
 }
 
 TEST(Commands, Signals) {
