@@ -24,6 +24,24 @@ const SigName kSignals[] = {
     {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
 };
 
+Status invalidName(const std::string& name) {
+  return InvalidArgument("Invalid container name (" + name +
+                         "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+}
+
+Status nameInUse(const std::string& name, const std::string& owner) {
+  return Conflict("Conflict. The container name \"/" + name +
+                  "\" is already in use by container \"" + owner +
+                  "\". You have to remove (or rename) that container to be able to reuse "
+                  "that name.");
+}
+
+Status removeWhileRunning(const std::string& name) {
+  return Conflict("cannot remove container \"/" + name +
+                  "\": container is running: stop the container before removing or force "
+                  "remove");
+}
+
 }  // namespace
 
 int parseSignal(const std::string& in) {
@@ -79,15 +97,11 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
   if (!name.empty() && name[0] == '/') name = name.substr(1);
   if (!name.empty()) {
     if (!validContainerName(name)) {
-      return InvalidArgument("Invalid container name (" + name +
-                             "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+      return invalidName(name);
     }
     auto n = s.names().find(name);
     if (n != s.names().end()) {
-      return Conflict("Conflict. The container name \"/" + name +
-                      "\" is already in use by container \"" + n->second +
-                      "\". You have to remove (or rename) that container to be able to reuse "
-                      "that name.");
+      return nameInUse(name, n->second);
     }
   } else {
     name = ids.newName([&](const std::string& n) { return s.names().count(n) > 0; });
@@ -191,9 +205,7 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
   *id = (*c)->id();
   *running = (*c)->status() == "running" || (*c)->start_pending();
   if (*running && !force) {
-    return Conflict("cannot remove container \"/" + (*c)->name() +
-                    "\": container is running: stop the container before removing or force "
-                    "remove");
+    return removeWhileRunning((*c)->name());
   }
   return Status::Ok();
 }
@@ -207,9 +219,7 @@ Status decideRemove(const v1::State& s, const std::string& ref, std::vector<v1::
     return Conflict("removal of container " + ref + " is already in progress");
   }
   if ((*c)->status() == "running" || (*c)->start_pending()) {
-    return Conflict("cannot remove container \"/" + (*c)->name() +
-                    "\": container is running: stop the container before removing or force "
-                    "remove");
+    return removeWhileRunning((*c)->name());
   }
   v1::Event e;
   e.mutable_container_removal_started()->set_id(*id);
@@ -223,16 +233,12 @@ Status decideRename(const v1::State& s, const std::string& ref, const std::strin
   if (!c.ok()) return c.status();
   std::string name = new_name[0] == '/' ? new_name.substr(1) : new_name;
   if (!validContainerName(name)) {
-    return InvalidArgument("Invalid container name (" + name +
-                           "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    return invalidName(name);
   }
   if ((*c)->name() == name) return InvalidArgument("Renaming a container with the same name as its current name");
   auto n = s.names().find(name);
   if (n != s.names().end()) {
-    return Conflict("Conflict. The container name \"/" + name +
-                    "\" is already in use by container \"" + n->second +
-                    "\". You have to remove (or rename) that container to be able to reuse "
-                    "that name.");
+    return nameInUse(name, n->second);
   }
   v1::Event e;
   auto* ev = e.mutable_container_renamed();

@@ -3,6 +3,23 @@
 #include "runtime/image/reference.h"
 
 namespace arca::engine {
+namespace {
+
+// The one value whose key starts with `prefix` (protobuf maps are unordered:
+// a scan). nullptr when none; InvalidArgument when several.
+template <typename Map>
+StatusOr<const typename Map::mapped_type*> uniquePrefix(const Map& m, const std::string& prefix,
+                                                        const std::string& ref) {
+  const typename Map::mapped_type* found = nullptr;
+  for (const auto& kv : m) {
+    if (kv.first.compare(0, prefix.size(), prefix) != 0) continue;
+    if (found) return InvalidArgument("multiple IDs found with provided prefix: " + ref);
+    found = &kv.second;
+  }
+  return found;
+}
+
+}  // namespace
 
 StatusOr<const v1::Container*> findContainer(const v1::State& s, const std::string& ref) {
   if (ref.empty()) return NotFound("No such container: " + ref);
@@ -15,13 +32,9 @@ StatusOr<const v1::Container*> findContainer(const v1::State& s, const std::stri
     if (c != s.containers().end()) return &c->second;
   }
   // Unique id prefix.
-  const v1::Container* found = nullptr;
-  for (const auto& [id, c] : s.containers()) {  // protobuf maps are unordered
-    if (id.compare(0, ref.size(), ref) != 0) continue;
-    if (found) return InvalidArgument("multiple IDs found with provided prefix: " + ref);
-    found = &c;
-  }
-  if (found) return found;
+  auto found = uniquePrefix(s.containers(), ref, ref);
+  if (!found.ok()) return found.status();
+  if (*found) return *found;
   return NotFound("No such container: " + ref);
 }
 
@@ -53,13 +66,9 @@ StatusOr<const v1::Image*> findImage(const v1::State& s, const std::string& ref)
   // An id prefix (with or without "sha256:").
   if (image::looksLikeIdPrefix(ref)) {
     std::string prefix = ref.rfind("sha256:", 0) == 0 ? ref : "sha256:" + ref;
-    const v1::Image* found = nullptr;
-    for (const auto& [id, img] : s.images()) {
-      if (id.compare(0, prefix.size(), prefix) != 0) continue;
-      if (found) return InvalidArgument("multiple IDs found with provided prefix: " + ref);
-      found = &img;
-    }
-    if (found) return found;
+    auto found = uniquePrefix(s.images(), prefix, ref);
+    if (!found.ok()) return found.status();
+    if (*found) return *found;
   }
   std::string shown = ref;
   if (parsed.ok() && parsed->digest.empty() && ref.find(':') == std::string::npos &&
