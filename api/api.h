@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "api/router.h"
@@ -28,9 +30,31 @@ struct ApiContext {
   std::string hostname;
   std::string log_level = "info";
   int64_t started_ns = 0;
-  // Held while a load writes layers until its ImageLoaded is recorded, and
-  // while garbage collection runs: GC never sees layers of a load in flight.
-  std::mutex image_gc_mu;
+  // Held shared by every transfer (load, pull, import) from its first layer
+  // until its image is recorded, and exclusively while garbage collection
+  // runs: GC never sees the layers of a transfer in flight. A GC that finds
+  // transfers running is left pending for the last of them.
+  std::shared_mutex image_gc_mu;
+  std::atomic<bool> gc_pending{false};
+};
+
+// Removes blobs and layers no image needs (now, or after running transfers).
+void requestImageGc(ApiContext& ctx);
+
+// Marks a transfer for its lifetime (see ApiContext::image_gc_mu).
+class ImageTransfer {
+ public:
+  explicit ImageTransfer(ApiContext& ctx) : ctx_(ctx), lock_(ctx.image_gc_mu) {}
+  ~ImageTransfer() {
+    lock_.unlock();
+    if (ctx_.gc_pending.exchange(false)) requestImageGc(ctx_);
+  }
+  ImageTransfer(const ImageTransfer&) = delete;
+  ImageTransfer& operator=(const ImageTransfer&) = delete;
+
+ private:
+  ApiContext& ctx_;
+  std::shared_lock<std::shared_mutex> lock_;
 };
 
 void registerSystemRoutes(Router& r, ApiContext& ctx);

@@ -155,8 +155,38 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
       const auto& rec = e.image_loaded().image();
       std::string name = rec.repo_tags_size() > 0 ? image::familiarString(rec.repo_tags(0)) : rec.id();
       if (rec.repo_tags_size() > 0) image_names_[rec.id()] = name;
-      DockerEvent d{"image", "load", rec.id(), "", {{"name", name}}, t};
-      out.push_back(std::move(d));
+      const std::string& action = e.image_loaded().action();
+      if (action == "pull") {
+        // Docker names the reference pulled: id "busybox:latest", name "busybox".
+        std::string ref = image::familiarString(e.image_loaded().ref());
+        std::string short_name = ref.substr(0, ref.find_first_of("@"));
+        auto colon = short_name.rfind(':');
+        if (colon != std::string::npos && short_name.find('/', colon) == std::string::npos) {
+          short_name.resize(colon);
+        }
+        out.push_back({"image", "pull", ref, "", {{"name", short_name}}, t});
+      } else if (action == "import") {
+        out.push_back({"image", "import", rec.id(), "", {{"name", rec.id()}}, t});
+      } else {
+        out.push_back({"image", "load", rec.id(), "", {{"name", name}}, t});
+      }
+      break;
+    }
+    case v1::Event::kImagePushed: {
+      const auto& ev = e.image_pushed();
+      std::string ref = image::familiarString(ev.ref());
+      std::string short_name = ref;
+      auto colon = short_name.rfind(':');
+      if (colon != std::string::npos && short_name.find('/', colon) == std::string::npos) {
+        short_name.resize(colon);
+      }
+      out.push_back({"image", "push", ref, "", {{"name", short_name}}, t});
+      break;
+    }
+    case v1::Event::kImageSaved: {
+      const auto& id = e.image_saved().id();
+      auto it = image_names_.find(id);
+      out.push_back({"image", "save", id, "", {{"name", it != image_names_.end() ? it->second : id}}, t});
       break;
     }
     case v1::Event::kImageTagged: {

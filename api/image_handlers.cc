@@ -4,6 +4,8 @@
 #include <set>
 
 #include "api/api.h"
+
+#include <spdlog/spdlog.h>
 #include "api/json.h"
 #include "api/time_util.h"
 #include "engine/lookup.h"
@@ -232,21 +234,29 @@ void tagImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   w.send(201, "", "");
 }
 
-void garbageCollect(ApiContext& ctx) {
+}  // namespace
+
+void requestImageGc(ApiContext& ctx) {
+  std::unique_lock<std::shared_mutex> lock(ctx.image_gc_mu, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    ctx.gc_pending = true;
+    return;
+  }
   std::vector<v1::ImageRecord> keep;
   ctx.engine->read([&](const v1::State& s) {
     for (const auto& [id, img] : s.images()) keep.push_back(img.record());
     return 0;
   });
   Status st = ctx.images->garbageCollect(keep);
-  (void)st;
+  if (!st.ok()) spdlog::warn("image garbage collection: {}", st.toString());
 }
+
+namespace {
 
 void deleteImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool force = req.queryBool("force");
   const std::string ref = req.params["name"];
   std::vector<std::pair<std::string, std::string>> report;  // ("Untagged"|"Deleted", value)
-  std::lock_guard<std::mutex> gc(ctx.image_gc_mu);
   auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     report.clear();
     auto img = findImage(s, ref);
@@ -327,7 +337,7 @@ void deleteImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
     deleted = deleted || k == "Deleted";
   }
   j.EndArray();
-  if (deleted) garbageCollect(ctx);
+  if (deleted) requestImageGc(ctx);
   sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
 }
 
@@ -337,7 +347,7 @@ std::string streamMsg(const std::string& text) {
 
 void loadImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool quiet = req.queryBool("quiet", true);
-  std::lock_guard<std::mutex> gc(ctx.image_gc_mu);
+  ImageTransfer transfer(ctx);
   bool streaming = false;
   auto progress = [&](const std::string& line) {
     if (quiet) return;

@@ -37,6 +37,21 @@ void tagImage(v1::State& s, const std::string& id, const std::string& ref) {
   (*s.mutable_tags())[ref] = id;
 }
 
+// Records the repo digest "<name>@sha256:..." on image `id` (a digest names one image).
+void addRepoDigest(v1::State& s, const std::string& id, const std::string& digest_ref) {
+  auto img = s.mutable_images()->find(id);
+  if (img == s.mutable_images()->end() || digest_ref.empty()) return;
+  for (auto& [other_id, other] : *s.mutable_images()) {
+    if (other_id == id) continue;
+    auto* d = other.mutable_record()->mutable_repo_digests();
+    d->erase(std::remove(d->begin(), d->end(), digest_ref), d->end());
+  }
+  const auto& have = img->second.record().repo_digests();
+  if (std::find(have.begin(), have.end(), digest_ref) == have.end()) {
+    img->second.mutable_record()->add_repo_digests(digest_ref);
+  }
+}
+
 void reduceContainer(v1::State& s, const v1::Envelope& env) {
   const Event& e = env.event();
   switch (e.kind_case()) {
@@ -176,10 +191,20 @@ void reduceImage(v1::State& s, const v1::Envelope& env) {
         v1::Image img;
         *img.mutable_record() = rec;
         img.mutable_record()->clear_repo_tags();
+        img.mutable_record()->clear_repo_digests();
         img.set_loaded_ns(env.time_ns());
         (*s.mutable_images())[rec.id()] = std::move(img);
       }
       for (const auto& ref : rec.repo_tags()) tagImage(s, rec.id(), ref);
+      for (const auto& d : rec.repo_digests()) addRepoDigest(s, rec.id(), d);
+      break;
+    }
+    case Event::kImagePushed: {
+      const auto& ev = e.image_pushed();
+      std::string name = ev.ref();
+      auto colon = name.rfind(':');
+      if (colon != std::string::npos && name.find('/', colon) == std::string::npos) name.resize(colon);
+      addRepoDigest(s, ev.id(), name + "@" + ev.digest());
       break;
     }
     case Event::kImageTagged:

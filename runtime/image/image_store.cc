@@ -547,13 +547,20 @@ StatusOr<std::vector<Plan>> planDockerArchive(const Staging& st) {
 class DecompressedStream {
  public:
   static StatusOr<std::unique_ptr<DecompressedStream>> open(const std::string& path) {
-    std::unique_ptr<DecompressedStream> s(new DecompressedStream());
     struct stat st;
     if (::stat(path.c_str(), &st) == 0 && st.st_size == 0) {
+      std::unique_ptr<DecompressedStream> s(new DecompressedStream());
       s->eof_ = true;  // libarchive's raw format refuses empty input
       return s;
     }
-    ARCA_ASSIGN_OR_RETURN(s->file_, fileReader(path));
+    ARCA_ASSIGN_OR_RETURN(ReadFn file, fileReader(path));
+    return open(std::move(file));
+  }
+
+  // Over any compressed or plain stream (e.g. a blob arriving from a registry).
+  static StatusOr<std::unique_ptr<DecompressedStream>> open(ReadFn src) {
+    std::unique_ptr<DecompressedStream> s(new DecompressedStream());
+    s->file_ = std::move(src);
     ARCA_ASSIGN_OR_RETURN(s->reader_, StreamReader::open(s->file_, StreamReader::Format::kRaw));
     archive_entry* e = nullptr;
     int r = archive_read_next_header(s->reader_->get(), &e);
@@ -624,6 +631,7 @@ struct ImageStore::Impl {
   std::string layer_dir;
   std::string tmp_dir;
   std::string image_dir;
+  std::string dist_dir;
 
   // Unpacks the layer `chain` from the blob at `blob_path` unless it is on
   // disk already; returns its unpacked size.
@@ -706,6 +714,7 @@ ImageStore::ImageStore(std::string root) : root_(std::move(root)), impl_(new Imp
   impl_->layer_dir = root_ + "/layers";
   impl_->tmp_dir = root_ + "/tmp";
   impl_->image_dir = root_ + "/images";
+  impl_->dist_dir = root_ + "/distribution";
 }
 
 ImageStore::~ImageStore() = default;
@@ -715,7 +724,8 @@ StatusOr<std::unique_ptr<ImageStore>> ImageStore::create(const std::string& root
   std::unique_ptr<ImageStore> s(new ImageStore(root));
   std::error_code ec;
   for (const auto& d :
-       {s->impl_->blob_dir, s->impl_->layer_dir, s->impl_->tmp_dir, s->impl_->image_dir}) {
+       {s->impl_->blob_dir, s->impl_->layer_dir, s->impl_->tmp_dir, s->impl_->image_dir,
+        s->impl_->dist_dir}) {
     fs::create_directories(d, ec);
     if (ec) return Internal("create " + d + ": " + ec.message());
   }
@@ -948,6 +958,322 @@ Status ImageStore::Impl::recordBlobs(const std::string& id, const std::set<std::
   return writeFileAtomic(path, toJson(d));
 }
 
+// ---------------------------------------------------------------------------
+// Primitives for pulls, pushes, imports and saves.
+
+namespace {
+
+// Closes a file descriptor on every path out.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  ~FdGuard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+StatusOr<ImageStore::Layer> ImageStore::ingestLayer(const ReadFn& in,
+                                                    const std::string& parent_chain,
+                                                    const std::string& expected_blob_digest,
+                                                    int64_t expected_size,
+                                                    const std::string& expected_diff_id,
+                                                    const std::function<void(int64_t)>& on_bytes) {
+  Impl& im = *impl_;
+  std::string want_blob, want_diff;
+  if (!expected_blob_digest.empty()) {
+    ARCA_ASSIGN_OR_RETURN(want_blob, sha256HexOf(expected_blob_digest));
+  }
+  if (!expected_diff_id.empty()) {
+    ARCA_ASSIGN_OR_RETURN(want_diff, sha256HexOf(expected_diff_id));
+  }
+  if (!parent_chain.empty()) ARCA_RETURN_IF_ERROR(sha256HexOf(parent_chain).status());
+
+  ARCA_ASSIGN_OR_RETURN(auto tmp, TempDir::make(im.tmp_dir, "ingest-"));
+  const std::string blob_tmp = tmp->path() + "/blob";
+  const std::string layer_tmp = tmp->path() + "/layer";
+  FdGuard fd(::open(blob_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Internal("create " + blob_tmp + ": " + errnoText());
+  if (::mkdir(layer_tmp.c_str(), 0755) != 0) return Internal("mkdir " + layer_tmp + ": " + errnoText());
+
+  // Tee: every compressed byte is hashed and spooled to the blob file on its
+  // way to the decompressor.
+  Sha256 blob_hash;
+  int64_t total = 0;
+  std::string tee_error;
+  ReadFn tee = [&](char* buf, size_t len) -> long {
+    long n = in(buf, len);
+    if (n < 0) {
+      if (tee_error.empty()) tee_error = "read error";
+      return -1;
+    }
+    if (n == 0) return 0;
+    total += n;
+    if (expected_size >= 0 && total > expected_size) {
+      tee_error = "blob " + expected_blob_digest + " is larger than the " +
+                  std::to_string(expected_size) + " bytes its descriptor states";
+      return -1;
+    }
+    blob_hash.update(buf, static_cast<size_t>(n));
+    if (Status w = writeAll(fd.get(), buf, static_cast<size_t>(n), "blob"); !w.ok()) {
+      tee_error = w.message();
+      return -1;
+    }
+    if (on_bytes) on_bytes(total);
+    return n;
+  };
+  auto failed = [&](const Status& st) -> Status {
+    if (!tee_error.empty()) return InvalidArgument(tee_error);
+    return st;
+  };
+
+  const bool known = !want_diff.empty() && hasLayer(chainId(parent_chain, expected_diff_id));
+  auto stream = DecompressedStream::open(tee);
+  if (!stream.ok()) return failed(stream.status());
+  int64_t size = 0;
+  if (!known) {
+    auto unpacked = unpackLayer((*stream)->readFn(), layer_tmp);
+    if (!unpacked.ok()) {
+      if (!tee_error.empty()) return InvalidArgument(tee_error);
+      if (!(*stream)->error().empty()) return InvalidArgument("invalid layer: " + (*stream)->error());
+      return unpacked.status();
+    }
+    size = *unpacked;
+  }
+  auto diff_hex = (*stream)->finish();
+  if (!diff_hex.ok()) return failed(diff_hex.status());
+  // Whatever the decompressor did not need (a gzip trailer) still belongs to the blob.
+  std::vector<char> drain(64 * 1024);
+  while (true) {
+    long n = tee(drain.data(), drain.size());
+    if (n == 0) break;
+    if (n < 0) return failed(Internal("read error"));
+  }
+  const std::string blob_hex = blob_hash.hexDigest();
+  if (expected_size >= 0 && total != expected_size) {
+    return InvalidArgument("blob " + expected_blob_digest + " has " + std::to_string(total) +
+                           " bytes, its descriptor states " + std::to_string(expected_size));
+  }
+  if (!want_blob.empty() && blob_hex != want_blob) {
+    return InvalidArgument("filesystem layer verification failed for digest " +
+                           expected_blob_digest);
+  }
+  if (!want_diff.empty() && *diff_hex != want_diff) {
+    return InvalidArgument("layer " + expected_blob_digest + " unpacks to sha256:" + *diff_hex +
+                           ", but the image config names " + expected_diff_id);
+  }
+
+  Layer out;
+  out.blob_digest = "sha256:" + blob_hex;
+  out.blob_size = total;
+  out.diff_id = "sha256:" + *diff_hex;
+  out.chain_id = chainId(parent_chain, out.diff_id);
+  const std::string chain_hex = out.chain_id.substr(7);
+  const std::string dir = im.layer_dir + "/" + chain_hex;
+  const std::string meta = dir + ".json";
+
+  std::shared_lock gc_lock(im.gc_mu);
+  if (::rename(blob_tmp.c_str(), (im.blob_dir + "/" + blob_hex).c_str()) != 0) {
+    return Internal("store blob " + out.blob_digest + ": " + errnoText());
+  }
+  ChainLock lock(im.layer_mu, im.layer_cv, im.unpacking, out.chain_id);
+  if (pathExists(meta) && isDirectory(dir)) {
+    ARCA_ASSIGN_OR_RETURN(out.size, readLayerSize(meta));
+    return out;
+  }
+  if (known) return Internal("layer " + out.chain_id + " vanished while it was being pulled");
+  removeTree(dir);
+  if (::rename(layer_tmp.c_str(), dir.c_str()) != 0) {
+    return Internal("rename layer into " + dir + ": " + errnoText());
+  }
+  rapidjson::Document d(rapidjson::kObjectType);
+  auto& alloc = d.GetAllocator();
+  d.AddMember("diff_id", rapidjson::Value(out.diff_id.c_str(), alloc), alloc);
+  d.AddMember("parent", rapidjson::Value(parent_chain.c_str(), alloc), alloc);
+  d.AddMember("size", rapidjson::Value(static_cast<int64_t>(size)), alloc);
+  if (Status st = writeFileAtomic(meta, toJson(d)); !st.ok()) {
+    removeTree(dir);
+    return st;
+  }
+  out.size = size;
+  return out;
+}
+
+StatusOr<ImageStore::Layer> ImageStore::ingestLayerFromBlob(const std::string& blob_digest,
+                                                            const std::string& parent_chain,
+                                                            const std::string& expected_diff_id) {
+  std::string path = blobPath(blob_digest);
+  if (path.empty()) return InvalidArgument("invalid digest " + blob_digest);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return NotFound("blob " + blob_digest + " is not in the store");
+  ARCA_ASSIGN_OR_RETURN(ReadFn file, fileReader(path));
+  return ingestLayer(file, parent_chain, blob_digest, st.st_size, expected_diff_id, nullptr);
+}
+
+bool ImageStore::hasLayer(const std::string& chain_id) const {
+  auto hex = sha256HexOf(chain_id);
+  if (!hex.ok()) return false;
+  const std::string dir = impl_->layer_dir + "/" + *hex;
+  return isDirectory(dir) && pathExists(dir + ".json");
+}
+
+StatusOr<int64_t> ImageStore::layerSize(const std::string& chain_id) const {
+  ARCA_ASSIGN_OR_RETURN(std::string hex, sha256HexOf(chain_id));
+  return readLayerSize(impl_->layer_dir + "/" + hex + ".json");
+}
+
+std::string ImageStore::blobPath(const std::string& digest) const {
+  auto hex = sha256HexOf(digest);
+  return hex.ok() ? impl_->blob_dir + "/" + *hex : "";
+}
+
+bool ImageStore::hasBlob(const std::string& digest) const {
+  std::string p = blobPath(digest);
+  return !p.empty() && pathExists(p);
+}
+
+StatusOr<std::string> ImageStore::putBlob(std::string_view data, const std::string& expected_digest) {
+  const std::string hex = sha256Hex(data);
+  if (!expected_digest.empty() && expected_digest != "sha256:" + hex) {
+    return InvalidArgument("content does not match digest " + expected_digest + " (it is sha256:" +
+                           hex + ")");
+  }
+  const std::string path = impl_->blob_dir + "/" + hex;
+  std::shared_lock gc_lock(impl_->gc_mu);
+  if (!pathExists(path)) ARCA_RETURN_IF_ERROR(writeFileAtomic(path, std::string(data)));
+  return "sha256:" + hex;
+}
+
+StatusOr<std::string> ImageStore::readBlob(const std::string& digest, size_t max_bytes) const {
+  std::string p = blobPath(digest);
+  if (p.empty()) return InvalidArgument("invalid digest " + digest);
+  if (!pathExists(p)) return NotFound("blob " + digest + " is not in the store");
+  ARCA_ASSIGN_OR_RETURN(std::string data, readFile(p, max_bytes));
+  if ("sha256:" + sha256Hex(data) != digest) return DataLoss("blob " + digest + " is corrupt on disk");
+  return data;
+}
+
+Status ImageStore::recordBlobs(const std::string& image_id, const std::set<std::string>& blobs) {
+  ARCA_RETURN_IF_ERROR(sha256HexOf(image_id).status());
+  return impl_->recordBlobs(image_id, blobs);
+}
+
+std::vector<std::string> ImageStore::imageBlobs(const std::string& image_id) const {
+  std::vector<std::string> out;
+  auto hex = sha256HexOf(image_id);
+  if (!hex.ok()) return out;
+  std::lock_guard lk(impl_->meta_mu);
+  auto text = readFile(impl_->image_dir + "/" + *hex + ".json", kMaxJsonSize);
+  if (!text.ok()) return out;
+  rapidjson::Document d;
+  d.Parse(text->data(), text->size());
+  const JsonValue* b = d.HasParseError() ? nullptr : member(d, "blobs");
+  if (b && b->IsArray()) {
+    for (const auto& v : b->GetArray()) {
+      if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
+    }
+  }
+  return out;
+}
+
+Status ImageStore::addDistribution(const std::string& diff_id, const Distribution& add) {
+  ARCA_ASSIGN_OR_RETURN(std::string hex, sha256HexOf(diff_id));
+  ARCA_RETURN_IF_ERROR(sha256HexOf(add.blob_digest).status());
+  auto list = distributions(diff_id);
+  std::lock_guard lk(impl_->meta_mu);
+  auto it = std::find_if(list.begin(), list.end(),
+                         [&](const Distribution& d) { return d.blob_digest == add.blob_digest; });
+  if (it == list.end()) {
+    list.push_back(add);
+  } else {
+    if (!add.media_type.empty()) it->media_type = add.media_type;
+    if (add.size > 0) it->size = add.size;
+    for (const auto& r : add.repos) {
+      if (std::find(it->repos.begin(), it->repos.end(), r) == it->repos.end()) it->repos.push_back(r);
+    }
+  }
+  rapidjson::Document d(rapidjson::kObjectType);
+  auto& alloc = d.GetAllocator();
+  rapidjson::Value arr(rapidjson::kArrayType);
+  for (const auto& x : list) {
+    rapidjson::Value o(rapidjson::kObjectType);
+    o.AddMember("digest", rapidjson::Value(x.blob_digest.c_str(), alloc), alloc);
+    o.AddMember("media_type", rapidjson::Value(x.media_type.c_str(), alloc), alloc);
+    o.AddMember("size", rapidjson::Value(static_cast<int64_t>(x.size)), alloc);
+    rapidjson::Value repos(rapidjson::kArrayType);
+    for (const auto& r : x.repos) repos.PushBack(rapidjson::Value(r.c_str(), alloc), alloc);
+    o.AddMember("repos", repos, alloc);
+    arr.PushBack(o, alloc);
+  }
+  d.AddMember("blobs", arr, alloc);
+  return writeFileAtomic(impl_->dist_dir + "/" + hex + ".json", toJson(d));
+}
+
+std::vector<ImageStore::Distribution> ImageStore::distributions(const std::string& diff_id) const {
+  std::vector<Distribution> out;
+  auto hex = sha256HexOf(diff_id);
+  if (!hex.ok()) return out;
+  auto text = readFile(impl_->dist_dir + "/" + *hex + ".json", kMaxJsonSize);
+  if (!text.ok()) return out;
+  rapidjson::Document d;
+  d.Parse(text->data(), text->size());
+  const JsonValue* b = d.HasParseError() ? nullptr : member(d, "blobs");
+  if (!b || !b->IsArray()) return out;
+  for (const auto& v : b->GetArray()) {
+    if (!v.IsObject()) continue;
+    Distribution x;
+    x.blob_digest = stringMember(v, "digest");
+    x.media_type = stringMember(v, "media_type");
+    if (const JsonValue* sz = member(v, "size"); sz && sz->IsInt64()) x.size = sz->GetInt64();
+    if (const JsonValue* r = member(v, "repos"); r && r->IsArray()) {
+      for (const auto& rr : r->GetArray()) {
+        if (rr.IsString()) x.repos.emplace_back(rr.GetString(), rr.GetStringLength());
+      }
+    }
+    if (sha256HexOf(x.blob_digest).ok()) out.push_back(std::move(x));
+  }
+  return out;
+}
+
+StatusOr<ImageRecord> ImageStore::recordFromConfig(const std::string& config_json) const {
+  if (config_json.size() > kMaxJsonSize) return InvalidArgument("image config is too large");
+  ARCA_ASSIGN_OR_RETURN(rapidjson::Document config, parseJson(config_json, "image config"));
+  if (!config.IsObject()) return InvalidArgument("invalid image config: not a JSON object");
+  ImageRecord rec;
+  rec.set_id("sha256:" + sha256Hex(config_json));
+  const JsonValue* rootfs = member(config, "rootfs");
+  const JsonValue* diff_ids = rootfs ? member(*rootfs, "diff_ids") : nullptr;
+  if (diff_ids && !diff_ids->IsArray()) {
+    return InvalidArgument("invalid image config: rootfs.diff_ids is not an array");
+  }
+  if (diff_ids) {
+    for (const auto& d : diff_ids->GetArray()) {
+      std::string diff = d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : "";
+      if (!sha256HexOf(diff).ok()) return InvalidArgument("invalid image config: bad diff id \"" + diff + "\"");
+      rec.add_diff_ids(diff);
+    }
+  }
+  rec.set_config_json(config_json);
+  rec.set_created(stringMember(config, "created"));
+  rec.set_os(stringMember(config, "os"));
+  rec.set_architecture(stringMember(config, "architecture"));
+  rec.set_variant(stringMember(config, "variant"));
+  int64_t total = 0;
+  for (const auto& chain : chainIds(rec)) {
+    auto sz = layerSize(chain);
+    if (sz.ok()) total += *sz;
+  }
+  rec.set_size(total);
+  return rec;
+}
+
 StatusOr<std::vector<std::string>> ImageStore::layerDirs(const ImageRecord& image) const {
   std::vector<std::string> dirs;
   for (const auto& d : image.diff_ids()) {
@@ -970,6 +1296,7 @@ Status ImageStore::garbageCollect(const std::vector<ImageRecord>& keep) {
   std::set<std::string> keep_blobs;   // hex
   std::set<std::string> keep_layers;  // chain hex
   std::set<std::string> keep_images;  // id hex
+  std::set<std::string> keep_diffs;   // diff id hex
   for (const auto& img : keep) {
     auto id_hex = sha256HexOf(img.id());
     if (!id_hex.ok()) continue;
@@ -977,7 +1304,10 @@ Status ImageStore::garbageCollect(const std::vector<ImageRecord>& keep) {
     keep_blobs.insert(*id_hex);
     if (auto m = sha256HexOf(img.manifest_digest()); m.ok()) keep_blobs.insert(*m);
     for (const auto& d : img.diff_ids()) {
-      if (auto h = sha256HexOf(d); h.ok()) keep_blobs.insert(*h);
+      if (auto h = sha256HexOf(d); h.ok()) {
+        keep_blobs.insert(*h);
+        keep_diffs.insert(*h);
+      }
     }
     for (const auto& c : chainIds(img)) keep_layers.insert(c.substr(7));
     std::lock_guard lk(im.meta_mu);
@@ -1017,6 +1347,7 @@ Status ImageStore::garbageCollect(const std::vector<ImageRecord>& keep) {
   sweep(im.layer_dir, [&](const std::string& n) { return keep_layers.count(stem(n)) > 0; });
   {
     std::lock_guard lk(im.meta_mu);
+    sweep(im.dist_dir, [&](const std::string& n) { return keep_diffs.count(stem(n)) > 0; });
     sweep(im.image_dir, [&](const std::string& n) { return keep_images.count(stem(n)) > 0; });
   }
   return first;

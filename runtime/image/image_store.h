@@ -6,6 +6,8 @@
 //                               format: whiteouts as 0/0 char devices, opaque dirs
 //                               with the trusted.overlay.opaque="y" xattr
 //   layers/<chainid-hex>.json   {"diff_id":..., "parent":..., "size":N} written last
+//   images/<id-hex>.json        {"blobs":[...]}: the extra blobs an image keeps alive
+//   distribution/<diff-hex>.json registry blobs known to hold that diff id (push/pull)
 //   tmp/                        staging; anything here at start-up is garbage
 //
 // Side effects only: the store never touches the event log. The engine records
@@ -18,6 +20,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -54,6 +58,64 @@ class ImageStore {
   // Removes blobs and unpacked layers that no image in `keep` references.
   // Called by the engine after an image is deleted.
   Status garbageCollect(const std::vector<arca::v1::ImageRecord>& keep);
+
+  // --- Primitives for pulls, pushes, imports and saves ---------------------
+
+  // What ingestLayer() stored.
+  struct Layer {
+    std::string blob_digest;  // "sha256:..." of the bytes as they came (compressed or not)
+    int64_t blob_size = 0;
+    std::string diff_id;      // "sha256:..." of the uncompressed tar
+    std::string chain_id;
+    int64_t size = 0;         // unpacked size
+  };
+  // Streams one layer blob (plain, gzip or zstd tar) from `in`: the bytes are
+  // written to a staging file while hashed, decompressed and unpacked as they
+  // arrive (nothing is buffered whole). Then every expectation given is
+  // checked (empty / negative = none): the blob's digest and size, the
+  // decompressed diff id. Only then is the blob renamed into blobs/ and the
+  // layer into layers/<chain id> (chain id from `parent_chain`, "" for the
+  // first layer). A layer already unpacked is not unpacked again (its blob is
+  // still stored and verified). On any error nothing is left behind.
+  // `on_bytes(total)` is called as compressed bytes are read.
+  StatusOr<Layer> ingestLayer(const ReadFn& in, const std::string& parent_chain,
+                              const std::string& expected_blob_digest, int64_t expected_size,
+                              const std::string& expected_diff_id,
+                              const std::function<void(int64_t)>& on_bytes);
+  // ingestLayer() from a blob already in blobs/.
+  StatusOr<Layer> ingestLayerFromBlob(const std::string& blob_digest,
+                                      const std::string& parent_chain,
+                                      const std::string& expected_diff_id);
+
+  bool hasLayer(const std::string& chain_id) const;
+  // Unpacked size of a layer on disk.
+  StatusOr<int64_t> layerSize(const std::string& chain_id) const;
+  bool hasBlob(const std::string& digest) const;
+  // Path of blobs/sha256/<hex> (whether or not it exists); "" for a bad digest.
+  std::string blobPath(const std::string& digest) const;
+  // Stores a small blob; returns its digest. With `expected_digest` set, the
+  // content must match it (InvalidArgument otherwise).
+  StatusOr<std::string> putBlob(std::string_view data, const std::string& expected_digest = "");
+  StatusOr<std::string> readBlob(const std::string& digest, size_t max_bytes) const;
+  // Blobs an image needs besides its config and layers (manifests, indexes,
+  // compressed layer blobs): kept by garbageCollect while the image exists.
+  Status recordBlobs(const std::string& image_id, const std::set<std::string>& blobs);
+  std::vector<std::string> imageBlobs(const std::string& image_id) const;
+
+  // Distribution metadata: which registry blobs hold which diff id (so a
+  // push can skip or cross-mount them, and a pull knows a layer it has).
+  struct Distribution {
+    std::string blob_digest;
+    std::string media_type;
+    int64_t size = 0;
+    std::vector<std::string> repos;  // "127.0.0.1:5000/busybox" where it is known to exist
+  };
+  Status addDistribution(const std::string& diff_id, const Distribution& d);
+  std::vector<Distribution> distributions(const std::string& diff_id) const;
+
+  // An ImageRecord for a config blob: id, diff_ids, created, os/arch/variant,
+  // size (sum of the unpacked layers, which must be on disk).
+  StatusOr<arca::v1::ImageRecord> recordFromConfig(const std::string& config_json) const;
 
   const std::string& root() const { return root_; }
 

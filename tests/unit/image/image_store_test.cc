@@ -193,7 +193,7 @@ class ImageStoreTest : public ::testing::Test {
   std::vector<std::string> progress_;
 };
 
-std::string baseLayer() {
+TarBuilder baseLayerBuilder() {
   return TarBuilder()
       .dir("bin")
       .file("bin/busybox", busyboxBytes(), 0755)
@@ -201,9 +201,10 @@ std::string baseLayer() {
       .dir("etc")
       .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
       .dir("var/cache")
-      .file("var/cache/old", "old")
-      .build();
+      .file("var/cache/old", "old");
 }
+
+std::string baseLayer() { return baseLayerBuilder().build(); }
 
 std::string topLayer(const std::string& marker = "top") {
   return TarBuilder()
@@ -712,6 +713,98 @@ TEST_F(ImageStoreTest, LayerDirsOfImageWithoutLayers) {
   EXPECT_TRUE(dirs->empty());
   rec.add_diff_ids("sha256:nothex");
   EXPECT_FALSE(store_->layerDirs(rec).ok());
+}
+
+}  // namespace
+}  // namespace arca::image
+
+// --- Streaming ingest (pulls, imports) --------------------------------------
+
+namespace arca::image {
+namespace {
+
+TEST_F(ImageStoreTest, IngestsCompressedLayerStreamAndVerifies) {
+  const std::string plain = baseLayer();
+  const std::string gz = baseLayerBuilder().build(Compression::kGzip);
+  int64_t seen = 0;
+  auto layer = store_->ingestLayer(stringReader(gz, 4096), "", sha(gz),
+                                   static_cast<int64_t>(gz.size()), sha(plain),
+                                   [&](int64_t n) { seen = n; });
+  ASSERT_TRUE(layer.ok()) << layer.status().toString();
+  EXPECT_EQ(layer->blob_digest, sha(gz));
+  EXPECT_EQ(layer->diff_id, sha(plain));
+  EXPECT_EQ(layer->chain_id, sha(plain));
+  EXPECT_EQ(seen, static_cast<int64_t>(gz.size()));
+  EXPECT_TRUE(store_->hasLayer(layer->chain_id));
+  EXPECT_TRUE(store_->hasBlob(sha(gz)));
+  EXPECT_TRUE(fs::exists(layerPath(layer->chain_id) + "/bin/busybox"));
+  EXPECT_TRUE(names("tmp").empty());
+
+  // The same layer again (another registry blob of the same diff): not unpacked twice.
+  auto again = store_->ingestLayer(stringReader(plain, 4096), "", "", -1, sha(plain), nullptr);
+  ASSERT_TRUE(again.ok()) << again.status().toString();
+  EXPECT_EQ(again->blob_digest, sha(plain));
+  EXPECT_EQ(again->size, layer->size);
+
+  // On top of it, with the parent chain.
+  const std::string top = topLayer();
+  auto second = store_->ingestLayer(stringReader(top, 100), layer->chain_id, "", -1, "", nullptr);
+  ASSERT_TRUE(second.ok()) << second.status().toString();
+  EXPECT_EQ(second->chain_id, chainId(layer->chain_id, sha(top)));
+  EXPECT_TRUE(store_->hasLayer(second->chain_id));
+}
+
+TEST_F(ImageStoreTest, IngestFailuresLeaveNothing) {
+  const std::string plain = baseLayer();
+  const std::string gz = baseLayerBuilder().build(Compression::kGzip);
+  std::string corrupt = gz;
+  corrupt[corrupt.size() / 2] ^= 0x55;
+  struct Case {
+    std::string name, data, blob_digest, diff_id;
+    int64_t size;
+  };
+  std::vector<Case> cases = {
+      {"wrong blob digest", gz, sha("other"), sha(plain), static_cast<int64_t>(gz.size())},
+      {"wrong diff id", gz, sha(gz), sha("other"), static_cast<int64_t>(gz.size())},
+      {"size lie (smaller)", gz, sha(gz), sha(plain), static_cast<int64_t>(gz.size()) - 10},
+      {"size lie (larger)", gz, sha(gz), sha(plain), static_cast<int64_t>(gz.size()) + 10},
+      {"corrupt gzip", corrupt, sha(gz), sha(plain), static_cast<int64_t>(gz.size())},
+      {"hostile tar", TarBuilder().file("../escape", "x").build(), "", "", -1},
+      {"truncated", gz.substr(0, gz.size() / 2), sha(gz), sha(plain), static_cast<int64_t>(gz.size())},
+  };
+  for (const auto& c : cases) {
+    auto r = store_->ingestLayer(stringReader(c.data, 1000), "", c.blob_digest, c.size, c.diff_id, nullptr);
+    EXPECT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << c.name << ": " << r.status().toString();
+    expectClean();
+    EXPECT_TRUE(names("blobs/sha256").empty()) << c.name;
+  }
+  EXPECT_FALSE(fs::exists(base_ + "/escape"));
+}
+
+TEST_F(ImageStoreTest, BlobsAndDistributionMetadata) {
+  auto d = store_->putBlob("{}");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, sha("{}"));
+  EXPECT_FALSE(store_->putBlob("{}", sha("x")).ok());
+  auto back = store_->readBlob(*d, 100);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "{}");
+  EXPECT_EQ(store_->readBlob(sha("missing"), 100).status().code(), Code::kNotFound);
+
+  const std::string diff = sha("layer");
+  ImageStore::Distribution dist{sha("gz"), "application/vnd.oci.image.layer.v1.tar+gzip", 42, {"r/a"}};
+  ASSERT_TRUE(store_->addDistribution(diff, dist).ok());
+  dist.repos = {"r/b"};
+  ASSERT_TRUE(store_->addDistribution(diff, dist).ok());
+  auto all = store_->distributions(diff);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].repos, (std::vector<std::string>{"r/a", "r/b"}));
+  EXPECT_EQ(all[0].size, 42);
+  // GC drops metadata of diff ids no image has.
+  ASSERT_TRUE(store_->garbageCollect({}).ok());
+  EXPECT_TRUE(store_->distributions(diff).empty());
+  EXPECT_FALSE(store_->hasBlob(*d));
 }
 
 }  // namespace
