@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
+#include "runtime/registry/client.h"
 
 namespace arca::api {
 
@@ -30,6 +31,9 @@ struct ApiContext {
   std::string hostname;
   std::string log_level = "info";
   int64_t started_ns = 0;
+  registry::RegistryOptions registry;  // insecure registries, mirrors (daemon.json)
+  int max_concurrent_downloads = 3;
+  int max_concurrent_uploads = 5;
   // Held shared by every transfer (load, pull, import) from its first layer
   // until its image is recorded, and exclusively while garbage collection
   // runs: GC never sees the layers of a transfer in flight. A GC that finds
@@ -60,6 +64,10 @@ class ImageTransfer {
 void registerSystemRoutes(Router& r, ApiContext& ctx);
 void registerContainerRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);
+// POST /images/create (pull; import when fromSrc is set), push, /auth, search.
+void registerRegistryRoutes(Router& r, ApiContext& ctx);
+// docker import (POST /images/create?fromSrc=...).
+void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 

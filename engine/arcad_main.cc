@@ -45,6 +45,10 @@ struct Flags {
   std::string oci_runtime = "runc";
   bool salvage = false;
   uint64_t snapshot_every = 10000;
+  std::vector<std::string> insecure_registries;
+  std::vector<std::string> registry_mirrors;
+  int max_concurrent_downloads = 3;
+  int max_concurrent_uploads = 5;
 };
 
 void usage() {
@@ -58,6 +62,10 @@ void usage() {
                "      --config-file string     daemon.json with the same keys as dockerd's\n"
                "      --log-level string       debug, info, warn, error (default info)\n"
                "      --default-runtime string Default container runtime (default runc)\n"
+               "      --insecure-registry list Registries reached over plain HTTP or unverified TLS\n"
+               "      --registry-mirror list   Mirrors of docker.io, tried first\n"
+               "      --max-concurrent-downloads int  Parallel layer downloads per pull (default 3)\n"
+               "      --max-concurrent-uploads int    Parallel layer uploads per push (default 5)\n"
                "      --oci-runtime string     OCI runtime binary for the namespace sandbox: runc or crun\n"
                "      --snapshot-every N       Events between state snapshots (default 10000)\n"
                "      --salvage                Truncate a corrupt event log at the first bad record\n"
@@ -94,6 +102,14 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       f->log_level = next();
     } else if (a == "--default-runtime") {
       f->default_runtime = next();
+    } else if (a == "--insecure-registry") {
+      f->insecure_registries.push_back(next());
+    } else if (a == "--registry-mirror") {
+      f->registry_mirrors.push_back(next());
+    } else if (a == "--max-concurrent-downloads") {
+      f->max_concurrent_downloads = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--max-concurrent-uploads") {
+      f->max_concurrent_uploads = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--oci-runtime") {
       f->oci_runtime = next();
     } else if (a == "--snapshot-every") {
@@ -144,6 +160,17 @@ bool applyConfigFile(Flags* f) {
       if (!given("--log-level")) f->log_level = m.value.GetString();
     } else if (k == "default-runtime" && m.value.IsString()) {
       if (!given("--default-runtime")) f->default_runtime = m.value.GetString();
+    } else if ((k == "insecure-registries" || k == "registry-mirrors") && m.value.IsArray()) {
+      bool insecure = k == "insecure-registries";
+      if (given(insecure ? "--insecure-registry" : "--registry-mirror")) continue;
+      for (auto& h : m.value.GetArray()) {
+        if (!h.IsString()) continue;
+        (insecure ? f->insecure_registries : f->registry_mirrors).push_back(h.GetString());
+      }
+    } else if ((k == "max-concurrent-downloads" || k == "max-concurrent-uploads") && m.value.IsInt()) {
+      bool down = k == "max-concurrent-downloads";
+      if (given(down ? "--max-concurrent-downloads" : "--max-concurrent-uploads")) continue;
+      (down ? f->max_concurrent_downloads : f->max_concurrent_uploads) = std::max(1, m.value.GetInt());
     } else if (k == "hosts" && m.value.IsArray()) {
       if (given("--host")) continue;
       for (auto& h : m.value.GetArray()) {
@@ -276,11 +303,17 @@ int main(int argc, char** argv) {
   ctx.hostname = hn;
   ctx.log_level = flags.log_level;
   ctx.started_ns = clock.nowNs();
+  ctx.registry.insecure_registries = flags.insecure_registries;
+  ctx.registry.mirrors = flags.registry_mirrors;
+  ctx.registry.user_agent = std::string("arca/") + api::kArcaVersion;
+  ctx.max_concurrent_downloads = flags.max_concurrent_downloads;
+  ctx.max_concurrent_uploads = flags.max_concurrent_uploads;
 
   api::Router router;
   api::registerSystemRoutes(router, ctx);
   api::registerContainerRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);
+  api::registerRegistryRoutes(router, ctx);
   api::registerNotImplementedRoutes(router);
 
   std::vector<std::unique_ptr<api::HttpServer>> servers;

@@ -688,6 +688,18 @@ Status storeBlob(const std::string& blob_dir, const StagedFile& f) {
   return Status::Ok();
 }
 
+// The OCI media type of a gzip or zstd layer blob, by its magic; "" otherwise.
+std::string compressedMediaType(const std::string& path) {
+  auto r = fileReader(path);
+  unsigned char m[4] = {0, 0, 0, 0};
+  if (!r.ok() || (*r)(reinterpret_cast<char*>(m), 4) < 2) return "";
+  if (m[0] == 0x1f && m[1] == 0x8b) return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) {
+    return "application/vnd.oci.image.layer.v1.tar+zstd";
+  }
+  return "";
+}
+
 StatusOr<int64_t> readLayerSize(const std::string& meta_path) {
   ARCA_ASSIGN_OR_RETURN(std::string text, readFile(meta_path, 1 << 20));
   rapidjson::Document d;
@@ -830,6 +842,15 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
       total = size > INT64_MAX - total ? INT64_MAX : total + size;
       ARCA_RETURN_IF_ERROR(storeBlob(im.blob_dir, *p.layers[i]));
       blobs.insert("sha256:" + p.layers[i]->sha);
+      if (p.layers[i]->sha != diff.substr(7)) {
+        // A compressed layer blob: a push can send it as it is.
+        Distribution d;
+        d.blob_digest = "sha256:" + p.layers[i]->sha;
+        d.media_type = compressedMediaType(p.layers[i]->path);
+        struct stat bst;
+        d.size = ::stat(p.layers[i]->path.c_str(), &bst) == 0 ? bst.st_size : 0;
+        if (!d.media_type.empty()) ARCA_RETURN_IF_ERROR(addDistribution(diff, d));
+      }
     }
     rec.set_size(total);
     ARCA_RETURN_IF_ERROR(im.recordBlobs(rec.id(), blobs));
