@@ -15,6 +15,8 @@ PKGS=(
   runc crun busybox-static e2fsprogs iproute2 procps util-linux
   # tests and benches
   python3 curl socat
+  # registry e2e fixtures (tests/e2e/registry_fixture.py)
+  docker-registry apache2-utils zstd
   # libFuzzer targets (-DARCA_BUILD_FUZZ=ON)
   clang libclang-rt-14-dev
 )
