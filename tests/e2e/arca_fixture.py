@@ -159,7 +159,8 @@ class Arcad:
         a.busybox_id = image_id
         return a
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, args=()):
+        self.args = list(args)  # extra arcad flags
         self.root = root or tempfile.mkdtemp(prefix="arca-e2e-")
         self.sock = os.path.join(self.root, "arca.sock")
         self.data_root = os.path.join(self.root, "root")
@@ -185,7 +186,7 @@ class Arcad:
         self._logf = logf
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "arcad"), "--host", f"unix://{self.sock}", "--data-root",
-             self.data_root, "--exec-root", self.exec_root, "--log-level", "debug"],
+             self.data_root, "--exec-root", self.exec_root, "--log-level", "debug", *self.args],
             stdout=logf, stderr=logf, start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
