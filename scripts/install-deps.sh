@@ -14,7 +14,7 @@ PKGS=(
   # runtime
   runc crun busybox-static e2fsprogs iproute2 procps util-linux
   # tests and benches
-  python3 curl socat
+  python3 curl socat docker-registry apache2-utils
   # libFuzzer targets (-DARCA_BUILD_FUZZ=ON)
   clang libclang-rt-14-dev
 )
