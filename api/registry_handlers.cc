@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <memory>
 
 #include "api/api.h"
 #include "api/json.h"
@@ -88,10 +89,13 @@ void pullImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   StreamSink sink(w);
   opts.cancel = sink.cancel();
   distribution::Progress progress(sink.fn());
-  ImageTransfer transfer(ctx);
+  // Held until the image is recorded: GC must not see its layers unreferenced.
+  auto transfer = std::make_unique<ImageTransfer>(ctx);
   auto pulled = distribution::pull(*ctx.images, *ref, opts, progress);
   if (!pulled.ok()) {
     spdlog::info("pull {}: {}", ref->full(), pulled.status().toString());
+    transfer.reset();
+    requestImageGc(ctx);  // the layers it did get belong to no image: a failed pull leaves nothing
     return sink.fail(pulled.status());
   }
   std::string before;
