@@ -28,8 +28,12 @@ constexpr std::string_view kSchema1Prefix = "application/vnd.docker.distribution
 
 // Layers we can unpack. Foreign / non-distributable layers live outside the
 // registry (Windows base layers) and are refused with their own message.
-constexpr std::array<std::string_view, 4> kLayerTypes = {
+// (The plain and zstd docker types are not in the schema 2 spec, but dockerd
+// and containerd pull them; the bytes are detected by their magic anyway.)
+constexpr std::array<std::string_view, 6> kLayerTypes = {
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd",
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.oci.image.layer.v1.tar+gzip",
     "application/vnd.oci.image.layer.v1.tar+zstd",

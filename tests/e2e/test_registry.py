@@ -155,6 +155,21 @@ class PullPushTest(unittest.TestCase):
                    check=True)
         self.assertIn(f"pull {self.reg.addr}/busybox:latest", r.stdout)
 
+    def test_09_oci_zstd_and_plain_layers(self):
+        cases = [("oci", "gzip"), ("oci", "none"), ("docker", "none")]
+        if rf.have_zstd():
+            cases.append(("oci", "zstd"))
+        for media, comp in cases:
+            with self.subTest(media=media, compression=comp):
+                repo = f"fmt-{media}-{comp}"
+                img = rf.push_image(self.reg.addr, repo, "1", [self.base, rf.random_layer(1)],
+                                    media=media, compression=comp)
+                ref = f"{self.reg.addr}/{repo}:1"
+                self.d("pull", ref, check=True)
+                self.assertEqual(self.inspect(ref)["Id"], img["config_digest"])
+                out = self.d("run", "--rm", "--network", "none", ref, "ls", "/random.bin", check=True)
+                self.assertEqual(out.stdout, "/random.bin\n")
+
     def test_08_search_answers_clearly(self):
         r = self.d("search", f"{self.reg.addr}/busybox")
         self.assertNotEqual(r.returncode, 0)
