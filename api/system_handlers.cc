@@ -183,7 +183,33 @@ void info(ApiContext& ctx, Request&, ResponseWriter& w) {
   jstr(j, "OSType", "linux");
   jstr(j, "Architecture", "x86_64");
   jstr(j, "IndexServerAddress", "https://index.docker.io/v1/");
-  j.Key("RegistryConfig"); j.Null();
+  j.Key("RegistryConfig");
+  j.StartObject();
+  {
+    std::vector<std::string> cidrs = {"::1/128", "127.0.0.0/8"};
+    std::vector<std::string> hosts;
+    for (const auto& r : ctx.registry.insecure_registries) {
+      (r.find('/') != std::string::npos ? cidrs : hosts).push_back(r);
+    }
+    jstrArray(j, "InsecureRegistryCIDRs", cidrs);
+    j.Key("IndexConfigs");
+    j.StartObject();
+    auto index = [&](const std::string& name, bool secure, bool official,
+                     const std::vector<std::string>& mirrors) {
+      j.Key(name.c_str());
+      j.StartObject();
+      jstr(j, "Name", name);
+      jstrArray(j, "Mirrors", mirrors);
+      j.Key("Secure"); j.Bool(secure);
+      j.Key("Official"); j.Bool(official);
+      j.EndObject();
+    };
+    index("docker.io", true, true, ctx.registry.mirrors);
+    for (const auto& h : hosts) index(h, false, false, {});
+    j.EndObject();
+    jstrArray(j, "Mirrors", ctx.registry.mirrors);
+  }
+  j.EndObject();
   j.Key("NCPU"); j.Int(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   j.Key("MemTotal"); j.Int64(mem_total);
   j.Key("GenericResources"); j.Null();
