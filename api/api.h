@@ -60,6 +60,10 @@ class ImageTransfer {
 void registerSystemRoutes(Router& r, ApiContext& ctx);
 void registerContainerRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);
+// POST /images/create?fromSrc=- (docker import): the body is one layer tar
+// (plain, gzip, bzip2, xz or zstd); repo, tag, message, changes, platform.
+// registerImageRoutes() routes /images/create here when fromSrc is given.
+void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 
