@@ -66,7 +66,9 @@ void registerContainerRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);
 // POST /images/create (pull; import when fromSrc is set), push, /auth, search.
 void registerRegistryRoutes(Router& r, ApiContext& ctx);
-// docker import (POST /images/create?fromSrc=...).
+// POST /images/create?fromSrc=- (docker import): the body is one layer tar
+// (plain, gzip, bzip2, xz or zstd); repo, tag, message, changes, platform.
+// registerRegistryRoutes() routes /images/create here when fromSrc is given.
 void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);

@@ -13,6 +13,7 @@
 #include "api/container_config.h"
 #include "api/json.h"
 #include "api/logs.h"
+#include "api/summaries.h"
 #include "api/time_util.h"
 #include "engine/commands.h"
 #include "engine/lookup.h"
@@ -489,41 +490,7 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
     });
     if (limit > 0 && list.size() > static_cast<size_t>(limit)) list.resize(static_cast<size_t>(limit));
     j.StartArray();
-    for (const auto* c : list) {
-      j.StartObject();
-      jstr(j, "Id", c->id());
-      j.Key("Names");
-      j.StartArray();
-      j.String(("/" + c->name()).c_str());
-      j.EndArray();
-      jstr(j, "Image", c->config().image());
-      jstr(j, "ImageID", c->image_id());
-      jstr(j, "Command", commandLine(*c));
-      j.Key("Created"); j.Int64(c->created_ns() / 1000000000);
-      j.Key("Ports"); j.StartArray(); j.EndArray();
-      if (size) {
-        j.Key("SizeRw"); j.Int64(0);
-        auto img = s.images().find(c->image_id());
-        j.Key("SizeRootFs"); j.Int64(img != s.images().end() ? img->second.record().size() : 0);
-      }
-      jstrMap(j, "Labels", c->config().labels());
-      jstr(j, "State", c->status());
-      jstr(j, "Status", statusText(*c, now));
-      j.Key("HostConfig");
-      j.StartObject();
-      jstr(j, "NetworkMode", c->host_config().network_mode());
-      j.EndObject();
-      j.Key("NetworkSettings");
-      j.StartObject();
-      j.Key("Networks");
-      j.StartObject();
-      j.Key(c->host_config().network_mode().c_str());
-      writeEndpointNone(j);
-      j.EndObject();
-      j.EndObject();
-      j.Key("Mounts"); j.StartArray(); j.EndArray();
-      j.EndObject();
-    }
+    for (const auto* c : list) writeContainerSummary(j, s, *c, now, size);
     j.EndArray();
     return 0;
   });
@@ -895,6 +862,43 @@ void renameContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 }
 
 }  // namespace
+
+void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Container& c, int64_t now,
+                           bool size) {
+  j.StartObject();
+  jstr(j, "Id", c.id());
+  j.Key("Names");
+  j.StartArray();
+  j.String(("/" + c.name()).c_str());
+  j.EndArray();
+  jstr(j, "Image", c.config().image());
+  jstr(j, "ImageID", c.image_id());
+  jstr(j, "Command", commandLine(c));
+  j.Key("Created"); j.Int64(c.created_ns() / 1000000000);
+  j.Key("Ports"); j.StartArray(); j.EndArray();
+  if (size) {
+    j.Key("SizeRw"); j.Int64(0);
+    auto img = s.images().find(c.image_id());
+    j.Key("SizeRootFs"); j.Int64(img != s.images().end() ? img->second.record().size() : 0);
+  }
+  jstrMap(j, "Labels", c.config().labels());
+  jstr(j, "State", c.status());
+  jstr(j, "Status", statusText(c, now));
+  j.Key("HostConfig");
+  j.StartObject();
+  jstr(j, "NetworkMode", c.host_config().network_mode());
+  j.EndObject();
+  j.Key("NetworkSettings");
+  j.StartObject();
+  j.Key("Networks");
+  j.StartObject();
+  j.Key(c.host_config().network_mode().c_str());
+  writeEndpointNone(j);
+  j.EndObject();
+  j.EndObject();
+  j.Key("Mounts"); j.StartArray(); j.EndArray();
+  j.EndObject();
+}
 
 void registerContainerRoutes(Router& r, ApiContext& ctx) {
   auto bind = [&ctx](void (*fn)(ApiContext&, Request&, ResponseWriter&)) {

@@ -1,4 +1,5 @@
-// Image endpoints of the first slice: list, inspect, tag, delete, load.
+// Image endpoints: list, inspect, tag, delete, load, save, import, history,
+// prune, and GET /system/df.
 #include <fnmatch.h>
 
 #include <set>
@@ -6,7 +7,10 @@
 #include "api/api.h"
 
 #include <spdlog/spdlog.h>
+#include "api/image_changes.h"
+#include "api/image_tools.h"
 #include "api/json.h"
+#include "api/summaries.h"
 #include "api/time_util.h"
 #include "engine/lookup.h"
 #include "runtime/image/reference.h"
@@ -34,18 +38,6 @@ bool referenceMatches(const v1::ImageRecord& r, const std::string& pattern) {
   return false;
 }
 
-std::map<std::string, std::string> imageLabels(const v1::ImageRecord& r) {
-  std::map<std::string, std::string> out;
-  rapidjson::Document d;
-  d.Parse(r.config_json().c_str(), r.config_json().size());
-  if (d.HasParseError() || !d.IsObject()) return out;
-  auto c = d.FindMember("config");
-  if (c == d.MemberEnd() || !c->value.IsObject()) return out;
-  bool te = false;
-  if (auto l = getStringMap(c->value, "Labels", &te)) out = *l;
-  return out;
-}
-
 void listImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::map<std::string, std::vector<std::string>> f;
   if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
@@ -69,7 +61,9 @@ void listImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
   int64_t now = ctx.engine->clock()->nowNs();
   int64_t until = 0;
   for (const auto& u : f["until"]) {
-    if (!parseTimestamp(u, now, &until)) return sendError(w, InvalidArgument("invalid filter 'until=" + u + "'"));
+    if (!parseTimestampOrDuration(u, now, &until)) {
+      return sendError(w, InvalidArgument("invalid filter 'until=" + u + "'"));
+    }
   }
   rapidjson::StringBuffer sb;
   JsonWriter j(sb);
@@ -101,16 +95,7 @@ void listImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
       int64_t created = createdNs(r);
       if (created >= before || created <= since) continue;
       if (until && created > until) continue;
-      if (!f["label"].empty()) {
-        auto labels = imageLabels(r);
-        bool all = std::all_of(f["label"].begin(), f["label"].end(), [&](const std::string& l) {
-          auto eq = l.find('=');
-          if (eq == std::string::npos) return labels.count(l) > 0;
-          auto it = labels.find(l.substr(0, eq));
-          return it != labels.end() && it->second == l.substr(eq + 1);
-        });
-        if (!all) continue;
-      }
+      if (!f["label"].empty() && !labelsMatchAll(imageLabels(r), f["label"])) continue;
       list.push_back(&img);
     }
     std::sort(list.begin(), list.end(), [](const v1::Image* a, const v1::Image* b) {
@@ -119,24 +104,7 @@ void listImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
       return a->record().id() < b->record().id();
     });
     j.StartArray();
-    for (const auto* img : list) {
-      const auto& r = img->record();
-      j.StartObject();
-      jstr(j, "Id", r.id());
-      jstr(j, "ParentId", "");
-      std::vector<std::string> tags;
-      for (const auto& t : r.repo_tags()) tags.push_back(image::familiarString(t));
-      jstrArray(j, "RepoTags", tags);
-      std::vector<std::string> digests;
-      for (const auto& d : r.repo_digests()) digests.push_back(image::familiarString(d));
-      jstrArray(j, "RepoDigests", digests);
-      j.Key("Created"); j.Int64(createdNs(r) / 1000000000);
-      j.Key("Size"); j.Int64(r.size());
-      j.Key("SharedSize"); j.Int(-1);
-      jstrMap(j, "Labels", imageLabels(r));
-      j.Key("Containers"); j.Int(users[r.id()]);
-      j.EndObject();
-    }
+    for (const auto* img : list) writeImageSummary(j, img->record(), users[img->record().id()], -1);
     j.EndArray();
     return 0;
   });
@@ -381,7 +349,449 @@ void loadImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
   w.end();
 }
 
+// ---------------------------------------------------------------------------
+// Platforms
+
+std::string normalizeArch(std::string a) {
+  if (a == "x86_64" || a == "x86-64") return "amd64";
+  if (a == "aarch64") return "arm64";
+  return a;
+}
+
+// The `platform` query parameter of save and history (a JSON OCI platform):
+// only the image's own platform is served.
+Status checkPlatform(Request& req, const v1::ImageRecord& r, const std::string& ref) {
+  std::string raw = req.queryParam("platform").value_or("");
+  if (raw.empty()) return Status::Ok();
+  rapidjson::Document d;
+  d.Parse(raw.c_str(), raw.size());
+  if (d.HasParseError() || !d.IsObject()) return InvalidArgument("failed to parse platform: invalid JSON");
+  bool te = false;
+  std::string os = getString(d, "os", &te).value_or("");
+  std::string arch = normalizeArch(getString(d, "architecture", &te).value_or(""));
+  std::string variant = getString(d, "variant", &te).value_or("");
+  if (te) return InvalidArgument("failed to parse platform: invalid JSON");
+  if (os.empty()) return InvalidArgument("failed to parse platform: os is required");
+  std::string img_os = r.os().empty() ? "linux" : r.os();
+  std::string img_arch = normalizeArch(r.architecture().empty() ? "amd64" : r.architecture());
+  auto format = [](const std::string& o, const std::string& a, const std::string& v) {
+    return o + (a.empty() ? "" : "/" + a) + (v.empty() ? "" : "/" + v);
+  };
+  bool match = os == img_os && (arch.empty() || arch == img_arch) &&
+               (variant.empty() || variant == r.variant() ||
+                (img_arch == "arm64" && r.variant().empty() && variant == "v8"));
+  if (!match) {
+    return NotFound("image with reference " + ref +
+                    " was found but does not match the specified platform: wanted " +
+                    format(os, arch, variant) + ", actual: " + format(img_os, img_arch, r.variant()));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// docker save
+
+// The images `names` denote, each with the tags it is named by, as dockerd
+// resolves them: "repo" alone means every tag of that repository, "repo:tag"
+// that tag, an id (or prefix) or digest the image without a tag.
+Status resolveSaveNames(const v1::State& s, const std::vector<std::string>& names,
+                        std::vector<image::SaveItem>* items) {
+  std::map<std::string, size_t> index;
+  auto add = [&](const v1::ImageRecord& r, const std::string& tag) {
+    auto [it, fresh] = index.emplace(r.id(), items->size());
+    if (fresh) {
+      image::SaveItem item;
+      item.image = r;
+      item.image.clear_repo_tags();
+      item.created_s = createdNs(r) / 1000000000;
+      items->push_back(std::move(item));
+    }
+    auto& tags = (*items)[it->second].tags;
+    if (!tag.empty() && std::find(tags.begin(), tags.end(), tag) == tags.end()) tags.push_back(tag);
+  };
+  for (const auto& name : names) {
+    auto ref = image::parseReference(name);
+    bool id_like = name.rfind("sha256:", 0) == 0;
+    if (ref.ok() && !id_like && ref->digest.empty()) {
+      if (ref->tag.empty()) {
+        const std::string prefix = ref->name() + ":";
+        bool any = false;
+        for (const auto& [t, id] : s.tags()) {
+          if (t.rfind(prefix, 0) != 0 || t.find('@') != std::string::npos) continue;
+          auto img = s.images().find(id);
+          if (img == s.images().end()) continue;
+          add(img->second.record(), t);
+          any = true;
+        }
+        if (any) continue;
+      } else if (auto t = s.tags().find(ref->full()); t != s.tags().end()) {
+        auto img = s.images().find(t->second);
+        if (img != s.images().end()) {
+          add(img->second.record(), t->first);
+          continue;
+        }
+      }
+    }
+    auto img = findImage(s, name);
+    if (!img.ok()) return img.status();
+    add((*img)->record(), "");
+  }
+  return Status::Ok();
+}
+
+void saveImages(ApiContext& ctx, const std::vector<std::string>& names, Request& req,
+                ResponseWriter& w) {
+  std::vector<image::SaveItem> items;
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    st = resolveSaveNames(s, names, &items);
+    return 0;
+  });
+  if (!st.ok()) return sendError(w, st);
+  for (const auto& item : items) {
+    if (Status p = checkPlatform(req, item.image, engine::shortId(item.image.id())); !p.ok()) {
+      return sendError(w, p);
+    }
+  }
+  ImageTransfer transfer(ctx);  // GC waits: the blobs being read stay
+  bool started = false;
+  Status r = ctx.images->save(items, [&](std::string_view data) {
+    if (!started) {
+      w.startStream(200, "application/x-tar");
+      started = true;
+    }
+    return w.write(data);
+  });
+  if (!r.ok()) {
+    spdlog::warn("docker save: {}", r.toString());
+    if (!started) return sendError(w, r);
+    return w.end();  // a truncated tar: the client's reader reports it
+  }
+  w.end();
+  std::vector<v1::Event> events;
+  for (const auto& item : items) {
+    v1::Event e;
+    e.mutable_image_saved()->set_id(item.image.id());
+    events.push_back(std::move(e));
+  }
+  if (!events.empty()) ctx.engine->record(std::move(events));
+}
+
+void saveOne(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  saveImages(ctx, {req.params["name"]}, req, w);
+}
+
+void saveMany(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  std::vector<std::string> names;
+  auto range = req.query().equal_range("names");
+  for (auto it = range.first; it != range.second; ++it) names.push_back(it->second);
+  saveImages(ctx, names, req, w);
+}
+
+// ---------------------------------------------------------------------------
+// history, prune
+
+// Unpacked sizes of the layers of `images` (read from disk: outside the engine lock).
+LayerSizes readLayerSizes(ApiContext& ctx, const std::vector<v1::ImageRecord>& images) {
+  LayerSizes sizes;
+  for (const auto& r : images) {
+    for (const auto& c : imageChainIds(r)) {
+      if (sizes.count(c)) continue;
+      auto sz = ctx.images->layerSize(c);
+      if (sz.ok()) sizes[c] = *sz;
+    }
+  }
+  return sizes;
+}
+
+std::vector<v1::ImageRecord> allImages(ApiContext& ctx) {
+  std::vector<v1::ImageRecord> out;
+  ctx.engine->read([&](const v1::State& s) {
+    for (const auto& [id, img] : s.images()) out.push_back(img.record());
+    return 0;
+  });
+  return out;
+}
+
+void imageHistoryHandler(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  v1::ImageRecord r;
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    auto img = findImage(s, req.params["name"]);
+    if (img.ok()) {
+      r = (*img)->record();
+    } else {
+      st = img.status();
+    }
+    return 0;
+  });
+  if (!st.ok()) return sendError(w, st);
+  if (Status p = checkPlatform(req, r, req.params["name"]); !p.ok()) return sendError(w, p);
+  std::vector<std::string> tags;
+  for (const auto& t : r.repo_tags()) tags.push_back(image::familiarString(t));
+  auto rows = imageHistory(r, tags, readLayerSizes(ctx, {r}));
+  if (!rows.ok()) return sendError(w, rows.status());
+  sendJson(w, 200, historyJson(*rows));
+}
+
+void pruneImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  std::map<std::string, std::vector<std::string>> f;
+  if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
+    return sendError(w, InvalidArgument("invalid filter"));
+  }
+  auto opts = pruneOptions(f, ctx.engine->clock()->nowNs());
+  if (!opts.ok()) return sendError(w, opts.status());
+  const LayerSizes sizes = readLayerSizes(ctx, allImages(ctx));
+  PruneOutcome outcome;
+  auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    outcome = decideImagePrune(s, *opts, sizes, out);
+    return Status::Ok();
+  });
+  if (!r.ok()) return sendError(w, r.status());
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  j.StartObject();
+  j.Key("ImagesDeleted");
+  if (outcome.report.empty()) {
+    j.Null();
+  } else {
+    j.StartArray();
+    for (const auto& [k, v] : outcome.report) {
+      j.StartObject();
+      jstr(j, k.c_str(), v);
+      j.EndObject();
+    }
+    j.EndArray();
+  }
+  j.Key("SpaceReclaimed");
+  j.Int64(outcome.reclaimed);
+  j.EndObject();
+  if (!outcome.report.empty()) requestImageGc(ctx);
+  sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
+}
+
+// ---------------------------------------------------------------------------
+// system df
+
+void diskUsage(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  bool images = true, containers = true, volumes = true, build_cache = true;
+  auto range = req.query().equal_range("type");
+  if (range.first != range.second) {
+    images = containers = volumes = build_cache = false;
+    for (auto it = range.first; it != range.second; ++it) {
+      const std::string& t = it->second;
+      if (t == "image") {
+        images = true;
+      } else if (t == "container") {
+        containers = true;
+      } else if (t == "volume") {
+        volumes = true;
+      } else if (t == "build-cache") {
+        build_cache = true;
+      } else {
+        return sendError(w, InvalidArgument("unknown object type: " + t));
+      }
+    }
+  }
+  v1::State snapshot;
+  ctx.engine->read([&](const v1::State& s) {
+    *snapshot.mutable_images() = s.images();
+    if (containers || images) *snapshot.mutable_containers() = s.containers();
+    return 0;
+  });
+  std::vector<v1::ImageRecord> records;
+  for (const auto& [id, img] : snapshot.images()) records.push_back(img.record());
+  LayerSizes sizes;
+  if (images) sizes = readLayerSizes(ctx, records);
+  int64_t now = ctx.engine->clock()->nowNs();
+
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  j.StartObject();
+  j.Key("LayersSize");
+  j.Int64(images ? layersSize(records, sizes) : 0);
+  j.Key("Images");
+  if (images) {
+    std::map<std::string, int> users;
+    for (const auto& [id, c] : snapshot.containers()) users[c.image_id()]++;
+    auto shared = sharedSizes(records, sizes);
+    std::sort(records.begin(), records.end(), [](const v1::ImageRecord& a, const v1::ImageRecord& b) {
+      int64_t ca = createdNs(a), cb = createdNs(b);
+      return ca != cb ? ca > cb : a.id() < b.id();
+    });
+    j.StartArray();
+    for (const auto& r : records) writeImageSummary(j, r, users[r.id()], shared[r.id()]);
+    j.EndArray();
+  } else {
+    j.Null();
+  }
+  j.Key("Containers");
+  if (containers) {
+    std::vector<const v1::Container*> list;
+    for (const auto& [id, c] : snapshot.containers()) list.push_back(&c);
+    std::sort(list.begin(), list.end(), [](const v1::Container* a, const v1::Container* b) {
+      return a->created_seq() > b->created_seq();
+    });
+    j.StartArray();
+    for (const auto* c : list) writeContainerSummary(j, snapshot, *c, now, true);
+    j.EndArray();
+  } else {
+    j.Null();
+  }
+  j.Key("Volumes");
+  if (volumes) {
+    j.StartArray();
+    j.EndArray();
+  } else {
+    j.Null();
+  }
+  j.Key("BuildCache");
+  if (build_cache) {
+    j.StartArray();
+    j.EndArray();
+  } else {
+    j.Null();
+  }
+  j.EndObject();
+  sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
+}
+
+// ---------------------------------------------------------------------------
+// docker import
+
+// repo (+ tag) of an import as a fully qualified tag; "" for none.
+StatusOr<std::string> importTarget(const std::string& repo, const std::string& tag) {
+  if (repo.empty()) return std::string();
+  ARCA_ASSIGN_OR_RETURN(image::Reference ref, image::parseReference(repo));
+  if (!ref.digest.empty()) return InvalidArgument("cannot import digest reference");
+  if (!tag.empty()) {
+    ARCA_ASSIGN_OR_RETURN(ref, image::parseReference(ref.name() + ":" + tag));
+  }
+  ARCA_ASSIGN_OR_RETURN(image::Reference full, image::parseNormalizedNamed(ref.full()));
+  return full.full();
+}
+
+// Docker's empty container Config, as an imported image's config starts.
+void emptyContainerConfig(rapidjson::Value* c, rapidjson::Document::AllocatorType& a) {
+  c->SetObject();
+  for (const char* k : {"Hostname", "Domainname", "User"}) c->AddMember(rapidjson::StringRef(k), "", a);
+  for (const char* k : {"AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"}) {
+    c->AddMember(rapidjson::StringRef(k), false, a);
+  }
+  c->AddMember("Env", rapidjson::Value(rapidjson::kNullType), a);
+  c->AddMember("Cmd", rapidjson::Value(rapidjson::kNullType), a);
+  c->AddMember("Image", "", a);
+  c->AddMember("Volumes", rapidjson::Value(rapidjson::kNullType), a);
+  c->AddMember("WorkingDir", "", a);
+  c->AddMember("Entrypoint", rapidjson::Value(rapidjson::kNullType), a);
+  c->AddMember("OnBuild", rapidjson::Value(rapidjson::kNullType), a);
+  c->AddMember("Labels", rapidjson::Value(rapidjson::kNullType), a);
+}
+
 }  // namespace
+
+void importImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  const std::string src = req.queryParam("fromSrc").value_or("");
+  if (src != "-") {
+    return sendError(w, NotImplemented("importing from a URL (" + src +
+                                       ") is not supported by arca: download the archive and "
+                                       "import it from a file or from stdin (docker import - )"));
+  }
+  auto target = importTarget(req.queryParam("repo").value_or(""), req.queryParam("tag").value_or(""));
+  if (!target.ok()) return sendError(w, target.status());
+  std::string os = "linux", arch = image::hostArchitecture(), variant;
+  if (std::string p = req.queryParam("platform").value_or(""); !p.empty()) {
+    std::vector<std::string> parts;
+    for (size_t start = 0;;) {
+      size_t slash = p.find('/', start);
+      parts.push_back(p.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    if (parts.size() > 3 || parts[0].empty() || (parts.size() > 1 && parts[1].empty())) {
+      return sendError(w, InvalidArgument("invalid platform: " + p));
+    }
+    os = parts[0];
+    if (os != "linux") return sendError(w, InvalidArgument("operating system is not supported: " + os));
+    if (parts.size() > 1) arch = normalizeArch(parts[1]);
+    if (parts.size() > 2) variant = parts[2];
+  }
+  std::vector<std::string> changes;
+  auto range = req.query().equal_range("changes");
+  for (auto it = range.first; it != range.second; ++it) changes.push_back(it->second);
+  std::string message = req.queryParam("message").value_or("");
+  if (message.empty()) message = "Imported from " + src;
+
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  rapidjson::Value config;
+  emptyContainerConfig(&config, a);
+  if (Status st = applyChanges(changes, &config, a); !st.ok()) return sendError(w, st);
+
+  ImageTransfer transfer(ctx);
+  auto layer = ctx.images->ingestLayer([&](char* buf, size_t len) { return req.read(buf, len); }, "",
+                                       "", -1, "", nullptr);
+  if (!layer.ok()) return sendError(w, layer.status());
+
+  const std::string created = rfc3339(ctx.engine->clock()->nowNs());
+  auto str = [&](const std::string& s) {
+    return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a);
+  };
+  doc.AddMember("architecture", str(arch), a);
+  doc.AddMember("comment", str(message), a);
+  doc.AddMember("config", config, a);
+  doc.AddMember("created", str(created), a);
+  rapidjson::Value history(rapidjson::kArrayType), entry(rapidjson::kObjectType);
+  entry.AddMember("created", str(created), a);
+  entry.AddMember("comment", str(message), a);
+  history.PushBack(entry, a);
+  doc.AddMember("history", history, a);
+  doc.AddMember("os", str(os), a);
+  rapidjson::Value rootfs(rapidjson::kObjectType), diffs(rapidjson::kArrayType);
+  rootfs.AddMember("type", "layers", a);
+  diffs.PushBack(str(layer->diff_id), a);
+  rootfs.AddMember("diff_ids", diffs, a);
+  doc.AddMember("rootfs", rootfs, a);
+  if (!variant.empty()) doc.AddMember("variant", str(variant), a);
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> jw(sb);
+  doc.Accept(jw);
+  const std::string config_json(sb.GetString(), sb.GetSize());
+
+  auto digest = ctx.images->putBlob(config_json);
+  if (!digest.ok()) return sendError(w, digest.status());
+  auto rec = ctx.images->recordFromConfig(config_json);
+  if (!rec.ok()) return sendError(w, rec.status());
+  if (Status st = ctx.images->recordBlobs(rec->id(), {*digest, layer->blob_digest}); !st.ok()) {
+    return sendError(w, st);
+  }
+  if (!target->empty()) rec->add_repo_tags(*target);
+  v1::Event e;
+  e.mutable_image_loaded()->set_action("import");
+  *e.mutable_image_loaded()->mutable_image() = *rec;
+  ctx.engine->record({std::move(e)});
+  w.startStream(200, "application/json");
+  w.write("{\"status\":" + jsonEscape(rec->id()) + "}\n");
+  w.end();
+}
+
+void writeImageSummary(JsonWriter& j, const v1::ImageRecord& r, int containers, int64_t shared_size) {
+  j.StartObject();
+  jstr(j, "Id", r.id());
+  jstr(j, "ParentId", "");
+  std::vector<std::string> tags;
+  for (const auto& t : r.repo_tags()) tags.push_back(image::familiarString(t));
+  jstrArray(j, "RepoTags", tags);
+  std::vector<std::string> digests;
+  for (const auto& d : r.repo_digests()) digests.push_back(image::familiarString(d));
+  jstrArray(j, "RepoDigests", digests);
+  j.Key("Created"); j.Int64(createdNs(r) / 1000000000);
+  j.Key("Size"); j.Int64(r.size());
+  j.Key("SharedSize"); j.Int64(shared_size);
+  jstrMap(j, "Labels", imageLabels(r));
+  j.Key("Containers"); j.Int(containers);
+  j.EndObject();
+}
 
 void registerImageRoutes(Router& r, ApiContext& ctx) {
   auto bind = [&ctx](void (*fn)(ApiContext&, Request&, ResponseWriter&)) {
@@ -389,7 +799,12 @@ void registerImageRoutes(Router& r, ApiContext& ctx) {
   };
   r.add("GET", "/images/json", bind(listImages));
   r.add("POST", "/images/load", bind(loadImages));
+  r.add("GET", "/images/get", bind(saveMany));
+  r.add("POST", "/images/prune", bind(pruneImages));
+  r.add("GET", "/system/df", bind(diskUsage));
   r.add("GET", "/images/{name}/json", bind(inspectImage));
+  r.add("GET", "/images/{name}/get", bind(saveOne));
+  r.add("GET", "/images/{name}/history", bind(imageHistoryHandler));
   r.add("POST", "/images/{name}/tag", bind(tagImage));
   r.add("DELETE", "/images/{name}", bind(deleteImage));
 }

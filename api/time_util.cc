@@ -1,8 +1,12 @@
 #include "api/time_util.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <utility>
+#include <vector>
 
 #include "engine/clock.h"
 
@@ -29,6 +33,50 @@ bool parseTimestamp(const std::string& v, int64_t now_ns, int64_t* out) {
     return true;
   }
   return engine::parseRfc3339(v, out);
+}
+
+bool parseTimestampOrDuration(const std::string& v, int64_t now_ns, int64_t* out) {
+  if (parseTimestamp(v, now_ns, out)) return true;
+  auto d = parseGoDuration(v);
+  if (!d.ok()) return false;
+  *out = now_ns - *d;
+  return true;
+}
+
+StatusOr<int64_t> parseGoDuration(const std::string& orig) {
+  auto q = [](const std::string& x) { return "\"" + x + "\""; };
+  auto bad = [&] { return InvalidArgument("time: invalid duration " + q(orig)); };
+  std::string s = orig;
+  bool neg = false;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+    neg = s[0] == '-';
+    s = s.substr(1);
+  }
+  if (s == "0") return int64_t{0};
+  if (s.empty()) return bad();
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
+      {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
+    std::string num = s.substr(i, j - i);
+    if (num.empty() || num == "." || std::count(num.begin(), num.end(), '.') > 1) return bad();
+    size_t k = j;
+    while (k < s.size() && !std::isdigit(static_cast<unsigned char>(s[k])) && s[k] != '.') ++k;
+    std::string unit = s.substr(j, k - j);
+    if (unit.empty()) return InvalidArgument("time: missing unit in duration " + q(orig));
+    auto u = std::find_if(kUnits.begin(), kUnits.end(), [&](const auto& x) { return x.first == unit; });
+    if (u == kUnits.end()) {
+      return InvalidArgument("time: unknown unit " + q(unit) + " in duration " + q(orig));
+    }
+    total += std::strtod(num.c_str(), nullptr) * u->second;
+    if (total > 9.2e18) return bad();
+    i = k;
+  }
+  return static_cast<int64_t>(neg ? -total : total);
 }
 
 std::string rfc3339(int64_t ns) { return engine::rfc3339Nano(ns); }

@@ -58,6 +58,10 @@ StatusOr<std::unique_ptr<StreamReader>> StreamReader::open(const ReadFn& in, For
   return r;
 }
 
+FdGuard::~FdGuard() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 StatusOr<ReadFn> fileReader(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Internal("open " + path + ": " + std::strerror(errno));

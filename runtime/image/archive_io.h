@@ -53,6 +53,19 @@ class StreamReader {
   ArchiveReadPtr a_;
 };
 
+// Closes a file descriptor on every path out.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : fd_(fd) {}
+  ~FdGuard();
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 // A ReadFn over the file at `path` (-1 on read errors). The function owns the
 // open file; it closes with the last copy.
 StatusOr<ReadFn> fileReader(const std::string& path);

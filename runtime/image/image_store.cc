@@ -66,14 +66,6 @@ std::string shortHex(const std::string& digest) {
   return "sha256:" + hex.substr(0, 12);
 }
 
-const char* hostArch() {
-#if defined(__aarch64__)
-  return "arm64";
-#else
-  return "amd64";
-#endif
-}
-
 // ---------------------------------------------------------------------------
 // Small file helpers
 
@@ -389,7 +381,7 @@ const JsonValue* choosePlatform(const JsonValue& manifests) {
     std::string arch = p ? stringMember(*p, "architecture") : "";
     if (os == "unknown") continue;  // buildx attestation manifests
     if (!first) first = &m;
-    if (os == "linux" && arch == hostArch()) return &m;
+    if (os == "linux" && arch == hostArchitecture()) return &m;
   }
   return first;
 }
@@ -731,6 +723,14 @@ ImageStore::ImageStore(std::string root) : root_(std::move(root)), impl_(new Imp
 
 ImageStore::~ImageStore() = default;
 
+const char* hostArchitecture() {
+#if defined(__aarch64__)
+  return "arm64";
+#else
+  return "amd64";
+#endif
+}
+
 StatusOr<std::unique_ptr<ImageStore>> ImageStore::create(const std::string& root) {
   if (root.empty()) return InvalidArgument("image store root is empty");
   std::unique_ptr<ImageStore> s(new ImageStore(root));
@@ -981,25 +981,6 @@ Status ImageStore::Impl::recordBlobs(const std::string& id, const std::set<std::
 
 // ---------------------------------------------------------------------------
 // Primitives for pulls, pushes, imports and saves.
-
-namespace {
-
-// Closes a file descriptor on every path out.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-}  // namespace
 
 StatusOr<ImageStore::Layer> ImageStore::ingestLayer(const ReadFn& in,
                                                     const std::string& parent_chain,

@@ -37,6 +37,18 @@ using ReadFn = std::function<long(char* buf, size_t len)>;
 // Progress lines for the client, e.g. "Loading layer 1/2". Free text.
 using ProgressFn = std::function<void(const std::string& line)>;
 
+// Receives archive bytes (e.g. an HTTP response body). Returns false once the
+// reader is gone: the writer stops.
+using WriteFn = std::function<bool(std::string_view data)>;
+
+// One image of a `docker save`: its record and the tags to name it by (fully
+// qualified, "docker.io/library/busybox:latest"; empty for an image named by id).
+struct SaveItem {
+  arca::v1::ImageRecord image;
+  std::vector<std::string> tags;
+  int64_t created_s = 0;  // mtime of its blobs in the archive (the image's creation)
+};
+
 class ImageStore {
  public:
   static StatusOr<std::unique_ptr<ImageStore>> create(const std::string& root);
@@ -50,6 +62,18 @@ class ImageStore {
   // tars are accepted. A corrupt or hostile archive fails with
   // InvalidArgument and leaves no partial layer behind.
   StatusOr<std::vector<arca::v1::ImageRecord>> load(const ReadFn& in, const ProgressFn& progress);
+
+  // Writes `items` as a `docker save` archive in the form Docker 25+ writes:
+  // an OCI image layout (oci-layout, index.json, blobs/sha256/: one OCI
+  // manifest, the config and the UNCOMPRESSED layer tars per image) plus the
+  // legacy manifest.json and repositories files. A layer whose plain tar is
+  // not a blob of its own is decompressed from one of the image's compressed
+  // blobs into tmp/ (checked against its diff id). Every layer is located
+  // before the first byte goes to `out`: an error then leaves `out` untouched
+  // (the caller can still answer with an error status). Afterwards the tar is
+  // streamed (never buffered whole); Canceled when `out` returns false.
+  // Defined in save.cc.
+  Status save(const std::vector<SaveItem>& items, const WriteFn& out) const;
 
   // Directories of the unpacked layers of `image`, top-most first (the order
   // overlayfs wants in lowerdir=). NotFound if a layer is missing on disk.
@@ -125,6 +149,9 @@ class ImageStore {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The machine's architecture as OCI names it ("amd64", "arm64").
+const char* hostArchitecture();
 
 // Extracts one layer tar (plain or gzip) from `in` into the empty directory
 // `dest`, converting Docker whiteouts (.wh.<name>, .wh..wh..opq) to overlayfs
