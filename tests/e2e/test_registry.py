@@ -108,7 +108,13 @@ class PullPushTest(unittest.TestCase):
         self.assertIn("Login Succeeded", r.stdout)
         self.d("pull", ref, check=True)
         self.assertEqual(self.inspect(ref)["Id"], self.private["config_digest"])
+        mine = f"{self.authreg.addr}/private:2"
+        self.d("tag", "busybox", mine, check=True)
+        self.d("push", mine, check=True)
         self.d("logout", self.authreg.addr, check=True)
+        r = self.d("push", mine)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("unauthorized", r.stderr.lower())
 
     def test_05_push_then_pull_back(self):
         # busybox:latest came from `docker load` (uncompressed layers): push gzips them.
