@@ -50,6 +50,7 @@ constexpr size_t kMaxErrorBody = 64 * 1024;    // error bodies kept for the mess
 constexpr size_t kMaxBuffered = 1 << 20;       // BlobReader pauses the transfer beyond this
 constexpr int64_t kProgressEvery = 64 * 1024;  // uploadBlob progress granularity
 constexpr size_t kMaxPooledHandles = 8;
+constexpr long kCommitWaitS = 600;  // registry silence allowed after an upload
 constexpr char kClientId[] = "arca";
 
 std::string lower(std::string_view s) {
@@ -61,8 +62,8 @@ std::string lower(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' ||
-                        s.front() == '\n'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
     s.remove_prefix(1);
   while (!s.empty() &&
          (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
@@ -70,9 +71,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string bareContentType(std::string_view ct) {
-  return lower(trim(ct.substr(0, ct.find(';'))));
-}
+std::string bareContentType(std::string_view ct) { return lower(trim(ct.substr(0, ct.find(';')))); }
 
 // ---------------------------------------------------------------------------
 // base64 (both alphabets, padding optional) and the auth config JSON
@@ -155,7 +154,7 @@ Status authFromJson(std::string_view json, bool stop_when_done, AuthConfig* out)
     // Docker decodes the header with a json.Decoder, which ignores what
     // follows the first value.
     d.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(json.data(),
-                                                                                 json.size());
+                                                                                json.size());
   } else {
     d.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   }
@@ -207,7 +206,8 @@ Status authFromJson(std::string_view json, bool stop_when_done, AuthConfig* out)
 
 // "Basic <base64 user:pass>" material, or "" without credentials.
 std::string basicCredential(const AuthConfig& a) {
-  if (!a.username.empty() || !a.password.empty()) return encodeBase64(a.username + ":" + a.password);
+  if (!a.username.empty() || !a.password.empty())
+    return encodeBase64(a.username + ":" + a.password);
   return a.auth;
 }
 
@@ -298,8 +298,8 @@ bool isValidRepository(std::string_view r) {
     std::string_view comp = r.substr(start, slash - start);
     if (comp.empty() || comp == "." || comp == "..") return false;
     for (char c : comp) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                c == '-';
+      bool ok =
+          (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
       if (!ok) return false;
     }
     start = slash + 1;
@@ -326,9 +326,8 @@ Status checkReference(const std::string& ref) {
 // A value placed in a request header (from a caller or a token server):
 // nothing that could end the header line.
 bool isHeaderSafe(std::string_view v) {
-  return std::none_of(v.begin(), v.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  return std::none_of(v.begin(), v.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 // ---------------------------------------------------------------------------
@@ -383,8 +382,7 @@ bool isLoopback(int family, const std::array<uint8_t, 16>& a) {
 }
 
 bool isDockerHub(const std::string& domain) {
-  return domain == "docker.io" || domain == "index.docker.io" ||
-         domain == "registry-1.docker.io";
+  return domain == "docker.io" || domain == "index.docker.io" || domain == "registry-1.docker.io";
 }
 
 // ---------------------------------------------------------------------------
@@ -486,14 +484,16 @@ struct HeaderState {
       headers.clear();
       final_done = false;
       size_t sp = l.find(' ');
-      status = sp == std::string_view::npos ? 0 : std::atol(std::string(l.substr(sp + 1, 3)).c_str());
+      status =
+          sp == std::string_view::npos ? 0 : std::atol(std::string(l.substr(sp + 1, 3)).c_str());
       return;
     }
     l = trim(l);
     if (l.empty()) {
-      bool redirect = follow && (status == 301 || status == 302 || status == 303 ||
-                                 status == 307 || status == 308) &&
-                      headers.count("location");
+      bool redirect =
+          follow &&
+          (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
+          headers.count("location");
       if (status >= 200 && !redirect) final_done = true;
       return;
     }
@@ -568,7 +568,8 @@ struct StallGuard {
   Clock::time_point last = Clock::now();  // last progress, or when waiting began
   bool stalled = false;
 
-  static int callback(void* self, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
+  static int callback(void* self, curl_off_t, curl_off_t dlnow, curl_off_t ultotal,
+                      curl_off_t ulnow) {
     auto* g = static_cast<StallGuard*>(self);
     Clock::time_point now = Clock::now();
     if (dlnow != g->dl || ulnow != g->ul) {
@@ -577,7 +578,11 @@ struct StallGuard {
       g->last = now;
       return 0;
     }
-    if (g->timeout_s > 0 && now - g->last >= std::chrono::seconds(g->timeout_s)) {
+    long limit = g->timeout_s;
+    // After the last byte of an upload the registry commits the blob before
+    // it answers, which on object storage means copying it: allow longer.
+    if (ultotal > 0 && ulnow >= ultotal && dlnow == 0) limit = std::max(limit, kCommitWaitS);
+    if (g->timeout_s > 0 && now - g->last >= std::chrono::seconds(limit)) {
       g->stalled = true;
       return 1;  // CURLE_ABORTED_BY_CALLBACK
     }
@@ -728,7 +733,8 @@ StatusOr<Response> performOn(CURL* h, const Request& req, const RegistryOptions&
     resp.status = hs.status;
     return resp;
   }
-  if (rc != CURLE_OK) return transportError(h, rc, errbuf, stall.stalled, req.method, req.url, opts);
+  if (rc != CURLE_OK)
+    return transportError(h, rc, errbuf, stall.stalled, req.method, req.url, opts);
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
   resp.headers = std::move(hs.headers);
   return resp;
@@ -746,20 +752,34 @@ StatusOr<Response> performOnce(const Request& req, const RegistryOptions& opts) 
 
 std::string reasonPhrase(long status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Request Entity Too Large";
-    case 416: return "Requested Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Request Entity Too Large";
+    case 416:
+      return "Requested Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
   }
 }
 
@@ -771,15 +791,21 @@ std::string statusText(long status) {
 Code codeForStatus(long status) {
   switch (status) {
     case 401:
-    case 403: return Code::kPermissionDenied;
-    case 404: return Code::kNotFound;
+    case 403:
+      return Code::kPermissionDenied;
+    case 404:
+      return Code::kNotFound;
     case 400:
     case 405:
     case 413:
-    case 416: return Code::kInvalidArgument;
-    case 409: return Code::kConflict;
-    case 429: return Code::kUnavailable;
-    default: return status >= 500 ? Code::kUnavailable : Code::kInternal;
+    case 416:
+      return Code::kInvalidArgument;
+    case 409:
+      return Code::kConflict;
+    case 429:
+      return Code::kUnavailable;
+    default:
+      return status >= 500 ? Code::kUnavailable : Code::kInternal;
   }
 }
 
@@ -840,8 +866,8 @@ Status errorFromResponse(const Response& r) {
   if (text.empty() && r.status == 403) text = "denied: requested access to the resource is denied";
   if (text.empty()) {
     // containerd's wording for an error without a registry error body.
-    text = "unexpected status from " + r.method + " request to " + r.url + ": " +
-           statusText(r.status);
+    text =
+        "unexpected status from " + r.method + " request to " + r.url + ": " + statusText(r.status);
   }
   return Status(c, text);
 }
@@ -884,7 +910,8 @@ StatusOr<Token> fetchToken(const std::string& realm, const std::string& service,
     get.url = realm;
     if (!service.empty()) get.url = appendQuery(get.url, "service=" + urlEncode(service));
     for (const auto& s : scopes) get.url = appendQuery(get.url, "scope=" + urlEncode(s));
-    if (!auth.username.empty()) get.url = appendQuery(get.url, "account=" + urlEncode(auth.username));
+    if (!auth.username.empty())
+      get.url = appendQuery(get.url, "account=" + urlEncode(auth.username));
     get.follow = true;
     get.tls_verify = tls_verify;
     std::string cred = basicCredential(auth);
@@ -918,7 +945,8 @@ StatusOr<Token> fetchToken(const std::string& realm, const std::string& service,
   if (t.value.empty()) {
     return Unavailable("authorization server did not include a token in the response");
   }
-  if (!isHeaderSafe(t.value)) return Unavailable("token server " + realm + " returned an invalid token");
+  if (!isHeaderSafe(t.value))
+    return Unavailable("token server " + realm + " returned an invalid token");
   // Docker treats a missing or shorter lifetime as 60 s.
   if (auto it = d.FindMember("expires_in"); it != d.MemberEnd() && it->value.IsInt64()) {
     t.expires_in = std::max<int64_t>(60, it->value.GetInt64());
@@ -1094,8 +1122,8 @@ class CurlBlobReader final : public BlobReader {
     }
   }
 
-  // Waits for socket activity; curl's own timeouts (connect, low speed)
-  // fire through the next curl_multi_perform.
+  // Waits for socket activity, at most a second so that the connect timeout
+  // and the stall guard are checked by the next curl_multi_perform.
   void wait() { curl_multi_poll(multi_.get(), nullptr, 0, 1000, nullptr); }
 
   Request req_;
@@ -1104,8 +1132,9 @@ class CurlBlobReader final : public BlobReader {
   StallGuard stall_;
   HeaderState hs_;
   SlistPtr headers_;
-  // Destroyed in reverse: the easy handle leaves the multi handle (in the
-  // destructor body) before either is freed, and the multi handle goes last.
+  // The easy handle leaves the multi handle in the destructor body; members
+  // then go in reverse order: easy handle, multi handle, header list, and
+  // the state the callbacks pointed at.
   MultiPtr multi_;
   EasyPtr easy_;
   std::string buf_;
@@ -1368,8 +1397,7 @@ const std::string& Session::endpointUrl() const { return impl_->endpoint.url; }
 
 StatusOr<std::unique_ptr<Session>> Session::open(const std::string& domain,
                                                  const std::string& repository,
-                                                 const std::string& actions,
-                                                 const AuthConfig& auth,
+                                                 const std::string& actions, const AuthConfig& auth,
                                                  const RegistryOptions& opts) {
   if (!isValidRepository(repository)) {
     return InvalidArgument("invalid repository name \"" + repository.substr(0, 256) + "\"");
@@ -1457,8 +1485,8 @@ StatusOr<std::string> Session::getBlob(const std::string& digest, size_t max_byt
   if (resp.status != 200) return errorFromResponse(resp);
   std::string got = "sha256:" + image::sha256Hex(resp.body);
   if (got != digest) {
-    return InvalidArgument("blob verification failed for digest " + digest + " (content is " +
-                           got + ")");
+    return InvalidArgument("blob verification failed for digest " + digest + " (content is " + got +
+                           ")");
   }
   return std::move(resp.body);
 }
@@ -1554,7 +1582,7 @@ Status Session::uploadBlob(const std::string& digest, int64_t size,
   put.upload_size = size;
   put.progress = &progress;
   auto resp = impl_->request(put);
-  Status st = !resp.ok()              ? resp.status()
+  Status st = !resp.ok()            ? resp.status()
               : resp->status != 201 ? errorFromResponse(*resp)
                                     : Status::Ok();
   if (st.ok()) {
@@ -1590,8 +1618,8 @@ StatusOr<std::string> Session::putManifest(const std::string& tag, const std::st
   std::string digest = "sha256:" + image::sha256Hex(body);
   std::string sent = resp.header("docker-content-digest");
   if (sent.rfind("sha256:", 0) == 0 && sent != digest) {
-    return InvalidArgument("manifest verification failed for digest " + sent + " (sent " +
-                           digest + ")");
+    return InvalidArgument("manifest verification failed for digest " + sent + " (sent " + digest +
+                           ")");
   }
   return digest;
 }
@@ -1617,8 +1645,8 @@ Status login(const std::string& domain, const AuthConfig& auth, const RegistryOp
     }
     if (resp->status == 200) return Status::Ok();  // a registry without authentication
     if (resp->status != 401) {
-      return Unavailable("login attempt to " + url + " failed with status: " +
-                         statusText(resp->status));
+      return Unavailable("login attempt to " + url +
+                         " failed with status: " + statusText(resp->status));
     }
     std::vector<Challenge> cs = challengesOf(*resp);
     Request check;
@@ -1627,8 +1655,8 @@ Status login(const std::string& domain, const AuthConfig& auth, const RegistryOp
     if (const Challenge* b = findChallenge(cs, "bearer")) {
       std::string token = auth.registry_token;
       if (token.empty()) {
-        auto t = fetchToken(param(*b, "realm"), param(*b, "service"), {}, auth, ep.tls_verify,
-                            opts);
+        auto t =
+            fetchToken(param(*b, "realm"), param(*b, "service"), {}, auth, ep.tls_verify, opts);
         if (!t.ok()) {
           return Status(t.status().code(), "Get \"" + url + "\": " + t.status().message());
         }
@@ -1645,9 +1673,9 @@ Status login(const std::string& domain, const AuthConfig& auth, const RegistryOp
     ARCA_ASSIGN_OR_RETURN(Response r, performOnce(check, opts));
     if (r.status == 200) return Status::Ok();
     // Docker's wording for a refused login.
-    return Status(r.status == 401 || r.status == 403 ? Code::kPermissionDenied
-                                                     : codeForStatus(r.status),
-                  "login attempt to " + url + " failed with status: " + statusText(r.status));
+    return Status(
+        r.status == 401 || r.status == 403 ? Code::kPermissionDenied : codeForStatus(r.status),
+        "login attempt to " + url + " failed with status: " + statusText(r.status));
   }
   return first_error;
 }

@@ -95,8 +95,7 @@ class Session {
   // text ("unauthorized: incorrect username or password").
   static StatusOr<std::unique_ptr<Session>> open(const std::string& domain,
                                                  const std::string& repository,
-                                                 const std::string& actions,
-                                                 const AuthConfig& auth,
+                                                 const std::string& actions, const AuthConfig& auth,
                                                  const RegistryOptions& opts);
   ~Session();
   Session(const Session&) = delete;

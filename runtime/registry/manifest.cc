@@ -49,10 +49,9 @@ constexpr std::array<std::string_view, 17> kKnownOs = {
     "aix",   "android", "darwin", "dragonfly", "freebsd", "hurd",    "illumos", "ios", "js",
     "linux", "nacl",    "netbsd", "openbsd",   "plan9",   "solaris", "windows", "zos"};
 constexpr std::array<std::string_view, 24> kKnownArch = {
-    "386",   "amd64",    "amd64p32",    "arm",  "armbe", "arm64",   "arm64be", "ppc64",
-    "ppc64le", "loong64", "mips",       "mipsle", "mips64", "mips64le", "mips64p32",
-    "mips64p32le", "ppc", "riscv",      "riscv64", "s390", "s390x",  "sparc",   "sparc64",
-    "wasm"};
+    "386",     "amd64",   "amd64p32", "arm",    "armbe",  "arm64",    "arm64be",   "ppc64",
+    "ppc64le", "loong64", "mips",     "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le",
+    "ppc",     "riscv",   "riscv64",  "s390",   "s390x",  "sparc",    "sparc64",   "wasm"};
 
 template <size_t N>
 bool oneOf(std::string_view s, const std::array<std::string_view, N>& set) {
@@ -89,8 +88,7 @@ const JsonValue* member(const JsonValue& obj, const char* key) {
 
 // An optional string member; a present value of another type is an error,
 // as it is for Go's encoding/json which registries and Docker use.
-Status optString(const JsonValue& obj, const char* key, const std::string& what,
-                 std::string* out) {
+Status optString(const JsonValue& obj, const char* key, const std::string& what, std::string* out) {
   const JsonValue* v = member(obj, key);
   if (!v || v->IsNull()) return Status::Ok();
   if (!v->IsString()) return invalid(what + ": " + key + " is not a string");
@@ -288,13 +286,16 @@ StatusOr<Platform> parsePlatform(std::string_view s) {
     }
     Platform p = normalizePlatform({"linux", std::string(parts[0]), ""});
     if (!oneOf(p.architecture, kKnownArch)) {
-      return InvalidArgument(quoted(s) + ": unknown operating system or architecture: invalid argument");
+      return InvalidArgument(quoted(s) +
+                             ": unknown operating system or architecture: invalid argument");
     }
     return p;
   }
   if (os != "linux") {
-    if (oneOf(os, kKnownOs)) return InvalidArgument(quoted(os) + ": operating system is not supported");
-    return InvalidArgument(quoted(s) + ": unknown operating system or architecture: invalid argument");
+    if (oneOf(os, kKnownOs))
+      return InvalidArgument(quoted(os) + ": operating system is not supported");
+    return InvalidArgument(quoted(s) +
+                           ": unknown operating system or architecture: invalid argument");
   }
   return normalizePlatform(
       {os, std::string(parts[1]), parts.size() == 3 ? std::string(parts[2]) : std::string()});
@@ -311,8 +312,9 @@ StatusOr<ParsedManifest> parseManifest(std::string_view body, std::string_view c
   // Iterative parsing: a hostile body of nested brackets must not exhaust the stack.
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError()) {
-    return invalid(std::string("not valid JSON (") + rapidjson::GetParseError_En(doc.GetParseError()) +
-                   " at offset " + std::to_string(doc.GetErrorOffset()) + ")");
+    return invalid(std::string("not valid JSON (") +
+                   rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
+                   std::to_string(doc.GetErrorOffset()) + ")");
   }
   if (!doc.IsObject()) return invalid("not a JSON object");
 
@@ -340,12 +342,14 @@ StatusOr<ParsedManifest> parseManifest(std::string_view body, std::string_view c
   bool has_image_fields = doc.HasMember("config") || doc.HasMember("layers");
   if (isIndexType(m.media_type)) {
     if (has_image_fields) {
-      return invalid("media type " + m.media_type + " is an index but the body has config or layers");
+      return invalid("media type " + m.media_type +
+                     " is an index but the body has config or layers");
     }
     m.kind = ParsedManifest::Kind::kIndex;
   } else if (isImageType(m.media_type)) {
     if (has_manifests) {
-      return invalid("media type " + m.media_type + " is an image manifest but the body has manifests");
+      return invalid("media type " + m.media_type +
+                     " is an image manifest but the body has manifests");
     }
     m.kind = ParsedManifest::Kind::kImage;
   } else if (!body_type.empty()) {

@@ -10,8 +10,7 @@ namespace {
 
 // base64 of {"username":"u","password":"p?>","serveraddress":"r.example:5000"}:
 // the '?>' makes the std and url alphabets differ ("+"/"/" vs "-"/"_").
-const std::string kJson =
-    R"({"username":"u","password":"p?>","serveraddress":"r.example:5000"})";
+const std::string kJson = R"({"username":"u","password":"p?>","serveraddress":"r.example:5000"})";
 
 std::string b64(const std::string& in, bool url, bool pad) {
   const char* alpha = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -118,7 +117,8 @@ TEST(EndpointsTest, DockerHubWithMirrors) {
 
 TEST(EndpointsTest, LoopbackIsInsecure) {
   RegistryOptions o;
-  for (std::string d : {"127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000", "LOCALHOST"}) {
+  for (std::string d :
+       {"127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000", "LOCALHOST"}) {
     EXPECT_TRUE(isInsecure(d, o)) << d;
     auto eps = endpointsFor(d, o);
     ASSERT_EQ(eps.size(), 2u) << d;

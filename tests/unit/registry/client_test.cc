@@ -84,7 +84,8 @@ class RealRegistryTest : public ::testing::Test {
   }
   void SetUp() override {
     if (::access(testing::kRegistryBinary, X_OK) != 0) {
-      GTEST_SKIP() << testing::kRegistryBinary << " is not installed (apt-get install docker-registry)";
+      GTEST_SKIP() << testing::kRegistryBinary
+                   << " is not installed (apt-get install docker-registry)";
     }
     ASSERT_NE(registry_, nullptr) << "docker-registry did not start";
   }
@@ -117,9 +118,10 @@ TEST_F(RealRegistryTest, UploadExistsAndGetBlob) {
   std::string data = randomBytes(200 * 1024 + 7, 1);
   std::string d = digestOf(data);
   std::vector<int64_t> progress;
-  ASSERT_TRUE(s->uploadBlob(d, static_cast<int64_t>(data.size()), stringReader(data, 5000),
-                            [&](int64_t n) { progress.push_back(n); })
-                  .ok());
+  ASSERT_TRUE(
+      s->uploadBlob(d, static_cast<int64_t>(data.size()), stringReader(data, 5000), [&](int64_t n) {
+         progress.push_back(n);
+       }).ok());
   ASSERT_FALSE(progress.empty());
   EXPECT_EQ(progress.back(), static_cast<int64_t>(data.size()));
   EXPECT_GE(progress.size(), 3u);  // ~64 KiB steps
@@ -177,10 +179,10 @@ TEST_F(RealRegistryTest, MountBlob) {
 }
 
 std::string makeManifest(const std::string& config, const std::vector<std::string>& layers) {
-  std::string body = R"({"schemaVersion":2,"mediaType":")" + std::string(kDockerManifest) +
-                     R"(","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":)" +
-                     std::to_string(config.size()) + R"(,"digest":")" + digestOf(config) +
-                     R"("},"layers":[)";
+  std::string body =
+      R"({"schemaVersion":2,"mediaType":")" + std::string(kDockerManifest) +
+      R"(","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":)" +
+      std::to_string(config.size()) + R"(,"digest":")" + digestOf(config) + R"("},"layers":[)";
   for (size_t i = 0; i < layers.size(); ++i) {
     body += std::string(i ? "," : "") +
             R"({"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":)" +
@@ -192,7 +194,8 @@ std::string makeManifest(const std::string& config, const std::vector<std::strin
 TEST_F(RealRegistryTest, PutAndGetManifest) {
   auto s = mustOpen(registry_->domain(), "test/image");
   ASSERT_TRUE(s);
-  std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+  std::string config =
+      R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
   std::string layer = randomBytes(1000, 2);
   ASSERT_TRUE(upload(s.get(), config).ok());
   ASSERT_TRUE(upload(s.get(), layer).ok());
@@ -370,7 +373,7 @@ TEST(UnreachableTest, ConnectionRefusedNamesTheUrl) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Code::kUnavailable);
   EXPECT_EQ(s.status().message(), "Get \"https://" + domain + "/v2/\": dial tcp " + domain +
-                                       ": connect: connection refused");
+                                      ": connect: connection refused");
   Status l = login(domain, {}, fastOptions());
   EXPECT_EQ(l.code(), Code::kUnavailable);
 }
@@ -410,14 +413,15 @@ struct TokenRegistry {
   std::string last_scope_query;
   bool storage_saw_authorization = false;
   bool upload_cancelled = false;
-  std::string uploaded;        // body of the PUT that completed an upload
-  std::string upload_query;    // its query
-  std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
+  std::string uploaded;      // body of the PUT that completed an upload
+  std::string upload_query;  // its query
+  std::string manifest =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
   std::string blob = "blob bytes behind a redirect";
   std::unique_ptr<FakeServer> server;
 
-  std::string challenge() {
-    return "WWW-Authenticate: Bearer realm=\"" + server->url() +
+  std::string challenge(const FakeServer& srv) {
+    return "WWW-Authenticate: Bearer realm=\"" + srv.url() +
            "/token\",service=\"test\",scope=\"repository:foo/bar:pull\"";
   }
 
@@ -432,7 +436,7 @@ struct TokenRegistry {
     return h.rfind("Bearer ", 0) == 0 && valid.count(h.substr(7));
   }
 
-  void handle(int fd, const HttpRequest& r) {
+  void handle(const FakeServer& srv, int fd, const HttpRequest& r) {
     std::unique_lock<std::mutex> l(mu);
     const std::string unauthorized =
         R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]})";
@@ -467,12 +471,14 @@ struct TokenRegistry {
       return;
     }
     if (!authorized(r)) {
-      FakeServer::respond(fd, 401, {challenge(), "Content-Type: application/json"}, unauthorized);
+      FakeServer::respond(fd, 401, {challenge(srv), "Content-Type: application/json"},
+                          unauthorized);
       return;
     }
     if (revoke_first_token_on_use && r.header("authorization") == "Bearer tok-1") {
       valid.erase("tok-1");
-      FakeServer::respond(fd, 401, {challenge(), "Content-Type: application/json"}, unauthorized);
+      FakeServer::respond(fd, 401, {challenge(srv), "Content-Type: application/json"},
+                          unauthorized);
       return;
     }
     if (r.path == "/v2/") {
@@ -506,18 +512,19 @@ struct TokenRegistry {
     } else if (r.path == "/v2/foo/bar/blobs/" + digestOf(blob)) {
       // To storage on another host name (same server): curl must drop the
       // Authorization header.
-      FakeServer::respond(fd, 307,
-                          {"Location: http://localhost:" + std::to_string(server->port()) +
-                           "/storage/x?sig=1"},
-                          "");
+      FakeServer::respond(
+          fd, 307,
+          {"Location: http://localhost:" + std::to_string(srv.port()) + "/storage/x?sig=1"}, "");
     } else {
-      FakeServer::respond(fd, 404, {"Content-Type: application/json"},
-                          R"({"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]})");
+      FakeServer::respond(
+          fd, 404, {"Content-Type: application/json"},
+          R"({"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]})");
     }
   }
 
   TokenRegistry() {
-    server = std::make_unique<FakeServer>([this](int fd, const HttpRequest& r) { handle(fd, r); });
+    server = std::make_unique<FakeServer>(
+        [this](const FakeServer& srv, int fd, const HttpRequest& r) { handle(srv, fd, r); });
   }
   ~TokenRegistry() { server.reset(); }  // joins handler threads before the state goes
 };
@@ -683,7 +690,7 @@ TEST(BearerTest, MountAsksForTheSourceScope) {
 struct BrokenBlobs {
   std::unique_ptr<FakeServer> server;
   BrokenBlobs() {
-    server = std::make_unique<FakeServer>([this](int fd, const HttpRequest& r) {
+    server = std::make_unique<FakeServer>([](const FakeServer& srv, int fd, const HttpRequest& r) {
       if (r.path == "/v2/") {
         FakeServer::respond(fd, 200, {}, "{}");
       } else if (r.path.rfind("/v2/short/", 0) == 0) {
@@ -691,9 +698,9 @@ struct BrokenBlobs {
         FakeServer::respond(fd, 200, {"Content-Length: 1000"}, std::string(500, 'x'), false);
       } else if (r.path.rfind("/v2/hang/", 0) == 0) {
         FakeServer::respond(fd, 200, {"Content-Length: 1000"}, std::string(100, 'x'), false);
-        server->hang();
+        srv.hang();
       } else if (r.path.rfind("/v2/hangheaders/", 0) == 0) {
-        server->hang();
+        srv.hang();
       } else {
         FakeServer::respond(fd, 500, {}, "boom");
       }

@@ -12,13 +12,13 @@ std::string dg(char c) { return "sha256:" + std::string(64, c); }
 
 std::string desc(const std::string& media_type, const std::string& digest, long size,
                  const std::string& extra = "") {
-  return R"({"mediaType":")" + media_type + R"(","digest":")" + digest +
-         R"(","size":)" + std::to_string(size) + extra + "}";
+  return R"({"mediaType":")" + media_type + R"(","digest":")" + digest + R"(","size":)" +
+         std::to_string(size) + extra + "}";
 }
 
-std::string imageManifest(const std::string& media_type, const std::vector<std::string>& layers,
-                          const std::string& config_type =
-                              "application/vnd.docker.container.image.v1+json") {
+std::string imageManifest(
+    const std::string& media_type, const std::vector<std::string>& layers,
+    const std::string& config_type = "application/vnd.docker.container.image.v1+json") {
   std::string body = R"({"schemaVersion":2,)";
   if (!media_type.empty()) body += R"("mediaType":")" + media_type + R"(",)";
   body += R"("config":)" + desc(config_type, dg('c'), 1469) + R"(,"layers":[)";
@@ -46,8 +46,8 @@ const std::string kGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const std::string kOciGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 TEST(ManifestTest, DockerV2) {
-  std::string body = imageManifest(kDockerManifest, {desc(kGzip, dg('1'), 100),
-                                                     desc(kGzip, dg('2'), 0)});
+  std::string body =
+      imageManifest(kDockerManifest, {desc(kGzip, dg('1'), 100), desc(kGzip, dg('2'), 0)});
   auto m = parseManifest(body, "text/plain");
   ASSERT_TRUE(m.ok()) << m.status().toString();
   EXPECT_EQ(m->kind, ParsedManifest::Kind::kImage);
@@ -94,8 +94,8 @@ TEST(ManifestTest, ScratchImageWithoutLayers) {
 }
 
 TEST(ManifestTest, OciIndexAndManifestList) {
-  std::string body = index(kOciIndex, {entry("linux", "amd64", "", 'a'),
-                                       entry("linux", "arm64", "v8", 'b')});
+  std::string body =
+      index(kOciIndex, {entry("linux", "amd64", "", 'a'), entry("linux", "arm64", "v8", 'b')});
   auto m = parseManifest(body, kDockerManifestList);  // the body's mediaType wins
   ASSERT_TRUE(m.ok()) << m.status().toString();
   EXPECT_EQ(m->kind, ParsedManifest::Kind::kIndex);
@@ -141,8 +141,8 @@ TEST(ManifestTest, Rejections) {
   expectInvalid(R"({"mediaType":"application/vnd.oci.image.manifest.v1+json"})", "",
                 "missing schemaVersion");
   // Digests: only sha256, 64 lowercase hex.
-  expectInvalid(imageManifest(kOciManifest, {desc(kGzip, "sha256:" + std::string(64, 'A'), 1)}),
-                "", "invalid digest");
+  expectInvalid(imageManifest(kOciManifest, {desc(kGzip, "sha256:" + std::string(64, 'A'), 1)}), "",
+                "invalid digest");
   expectInvalid(imageManifest(kOciManifest, {desc(kGzip, "sha512:" + std::string(128, 'a'), 1)}),
                 "", "only sha256");
   expectInvalid(imageManifest(kOciManifest, {desc(kGzip, dg('1').substr(0, 70), 1)}), "",
@@ -150,9 +150,8 @@ TEST(ManifestTest, Rejections) {
   expectInvalid(imageManifest(kOciManifest, {desc(kGzip, dg('g'), 1)}), "", "invalid digest");
   // Sizes.
   expectInvalid(imageManifest(kOciManifest, {desc(kGzip, dg('1'), -1)}), "", "negative size");
-  expectInvalid(imageManifest(kOciManifest,
-                              {R"({"mediaType":")" + kGzip + R"(","digest":")" + dg('1') +
-                               R"(","size":1.5})"}),
+  expectInvalid(imageManifest(kOciManifest, {R"({"mediaType":")" + kGzip + R"(","digest":")" +
+                                             dg('1') + R"(","size":1.5})"}),
                 "", "invalid size");
   expectInvalid(imageManifest(kOciManifest,
                               {R"({"mediaType":")" + kGzip + R"(","digest":")" + dg('1') + "\"}"}),
@@ -160,21 +159,21 @@ TEST(ManifestTest, Rejections) {
   // Layer media types.
   expectInvalid(imageManifest(kOciManifest, {desc("application/x-tar", dg('1'), 1)}), "",
                 "unsupported media type \"application/x-tar\"");
-  expectInvalid(imageManifest(kOciManifest,
-                              {desc("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                                    dg('1'), 1, R"(,"urls":["https://mcr/x"])")}),
-                "", "foreign layers are not supported");
   expectInvalid(
-      imageManifest(kOciManifest,
-                    {desc("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", dg('1'), 1)}),
+      imageManifest(kOciManifest, {desc("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                                        dg('1'), 1, R"(,"urls":["https://mcr/x"])")}),
       "", "foreign layers are not supported");
+  expectInvalid(imageManifest(kOciManifest,
+                              {desc("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+                                    dg('1'), 1)}),
+                "", "foreign layers are not supported");
   // Config.
   expectInvalid(R"({"schemaVersion":2,"mediaType":")" + std::string(kOciManifest) +
                     R"(","config":"sha256:x","layers":[]})",
                 "", "config is not an object");
-  expectInvalid(R"({"schemaVersion":2,"mediaType":")" + std::string(kOciManifest) +
-                    R"(","layers":[]})",
-                "", "missing config");
+  expectInvalid(
+      R"({"schemaVersion":2,"mediaType":")" + std::string(kOciManifest) + R"(","layers":[]})", "",
+      "missing config");
   expectInvalid(imageManifest(kOciManifest, {ok_layer}, "application/vnd.cncf.helm.config.v1+json"),
                 "", "is not a container image config");
   // Too many layers.
@@ -185,13 +184,14 @@ TEST(ManifestTest, Rejections) {
   // The mediaType contradicts the body.
   std::string img_as_index = imageManifest(kOciIndex, {ok_layer});
   expectInvalid(img_as_index, "", "is an index but the body has config or layers");
-  expectInvalid(R"({"schemaVersion":2,"mediaType":")" + std::string(kDockerManifest) +
-                    R"(","manifests":[]})",
-                "", "is an image manifest but the body has manifests");
+  expectInvalid(
+      R"({"schemaVersion":2,"mediaType":")" + std::string(kDockerManifest) + R"(","manifests":[]})",
+      "", "is an image manifest but the body has manifests");
   expectInvalid(R"({"schemaVersion":2,"manifests":[]})", kOciManifest,
                 "is an image manifest but the body has manifests");
-  expectInvalid(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.artifact.manifest.v1+json"})",
-                "", "unsupported media type");
+  expectInvalid(
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.artifact.manifest.v1+json"})", "",
+      "unsupported media type");
   expectInvalid(R"({"schemaVersion":2})", "", "neither an image manifest nor an image index");
   // Wrong JSON types.
   expectInvalid(R"({"schemaVersion":2,"mediaType":5})", "", "mediaType is not a string");
@@ -204,8 +204,8 @@ TEST(ManifestTest, Rejections) {
 TEST(ManifestTest, DeepNestingDoesNotCrash) {
   std::string deep(100000, '[');
   EXPECT_FALSE(parseManifest(deep, "").ok());
-  std::string nested = R"({"schemaVersion":2,"x":)" + std::string(50000, '[') +
-                       std::string(50000, ']') + "}";
+  std::string nested =
+      R"({"schemaVersion":2,"x":)" + std::string(50000, '[') + std::string(50000, ']') + "}";
   EXPECT_FALSE(parseManifest(nested, "").ok());
 }
 
@@ -215,28 +215,17 @@ TEST(PlatformTest, Parse) {
     Platform want;
   };
   const Case cases[] = {
-      {"linux/arm64", {"linux", "arm64", ""}},
-      {"linux/arm64/v8", {"linux", "arm64", "v8"}},
-      {"linux/arm64/8", {"linux", "arm64", "v8"}},
-      {"linux/aarch64", {"linux", "arm64", ""}},
-      {"arm64", {"linux", "arm64", ""}},
-      {"aarch64", {"linux", "arm64", ""}},
-      {"linux/arm/v7", {"linux", "arm", "v7"}},
-      {"linux/arm", {"linux", "arm", "v7"}},
-      {"linux/arm/6", {"linux", "arm", "v6"}},
-      {"linux/armhf", {"linux", "arm", "v7"}},
-      {"armhf", {"linux", "arm", "v7"}},
-      {"linux/armel", {"linux", "arm", "v6"}},
-      {"linux/x86_64", {"linux", "amd64", ""}},
-      {"linux/x86-64", {"linux", "amd64", ""}},
-      {"x86_64", {"linux", "amd64", ""}},
-      {"LINUX/AMD64", {"linux", "amd64", ""}},
-      {"linux/amd64/v1", {"linux", "amd64", ""}},
-      {"linux/amd64/v3", {"linux", "amd64", "v3"}},
-      {"linux/386", {"linux", "386", ""}},
-      {"linux/i386", {"linux", "386", ""}},
-      {"linux/riscv64", {"linux", "riscv64", ""}},
-      {"linux/s390x", {"linux", "s390x", ""}},
+      {"linux/arm64", {"linux", "arm64", ""}},     {"linux/arm64/v8", {"linux", "arm64", "v8"}},
+      {"linux/arm64/8", {"linux", "arm64", "v8"}}, {"linux/aarch64", {"linux", "arm64", ""}},
+      {"arm64", {"linux", "arm64", ""}},           {"aarch64", {"linux", "arm64", ""}},
+      {"linux/arm/v7", {"linux", "arm", "v7"}},    {"linux/arm", {"linux", "arm", "v7"}},
+      {"linux/arm/6", {"linux", "arm", "v6"}},     {"linux/armhf", {"linux", "arm", "v7"}},
+      {"armhf", {"linux", "arm", "v7"}},           {"linux/armel", {"linux", "arm", "v6"}},
+      {"linux/x86_64", {"linux", "amd64", ""}},    {"linux/x86-64", {"linux", "amd64", ""}},
+      {"x86_64", {"linux", "amd64", ""}},          {"LINUX/AMD64", {"linux", "amd64", ""}},
+      {"linux/amd64/v1", {"linux", "amd64", ""}},  {"linux/amd64/v3", {"linux", "amd64", "v3"}},
+      {"linux/386", {"linux", "386", ""}},         {"linux/i386", {"linux", "386", ""}},
+      {"linux/riscv64", {"linux", "riscv64", ""}}, {"linux/s390x", {"linux", "s390x", ""}},
   };
   for (const auto& c : cases) {
     auto p = parsePlatform(c.in);
@@ -319,24 +308,23 @@ TEST(SelectPlatformTest, Arm64V8Variants) {
   ASSERT_FALSE(miss.ok());
   EXPECT_EQ(miss.status().message(),
             "no matching manifest for linux/arm64/v9 in the manifest list entries");
-  auto none = selectPlatform(mustIndex({entry("linux", "amd64", "", 'c')}),
-                             {"linux", "arm64", "v8"});
+  auto none =
+      selectPlatform(mustIndex({entry("linux", "amd64", "", 'c')}), {"linux", "arm64", "v8"});
   EXPECT_EQ(none.status().message(),
             "no matching manifest for linux/arm64/v8 in the manifest list entries");
 }
 
 TEST(SelectPlatformTest, AttestationsAreNeverChosen) {
-  const std::string att =
-      R"({"vnd.docker.reference.digest":")" + dg('a') +
-      R"(","vnd.docker.reference.type":"attestation-manifest"})";
+  const std::string att = R"({"vnd.docker.reference.digest":")" + dg('a') +
+                          R"(","vnd.docker.reference.type":"attestation-manifest"})";
   auto idx = mustIndex({entry("unknown", "unknown", "", 'e'), entry("linux", "amd64", "", 'f', att),
                         entry("linux", "amd64", "", 'a'),
                         entry("linux", "amd64", "", 'b', "", "application/vnd.example+json")});
   auto d = selectPlatform(idx, {"linux", "amd64", ""});
   ASSERT_TRUE(d.ok()) << d.status().toString();
   EXPECT_EQ(d->digest, dg('a'));
-  auto only_att = mustIndex({entry("unknown", "unknown", "", 'e'),
-                             entry("linux", "amd64", "", 'f', att)});
+  auto only_att =
+      mustIndex({entry("unknown", "unknown", "", 'e'), entry("linux", "amd64", "", 'f', att)});
   EXPECT_EQ(selectPlatform(only_att, {"linux", "amd64", ""}).status().code(), Code::kNotFound);
   EXPECT_EQ(selectPlatform(only_att, {"unknown", "unknown", ""}).status().code(), Code::kNotFound);
 }

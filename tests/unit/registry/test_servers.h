@@ -149,10 +149,12 @@ struct HttpRequest {
 };
 
 // One thread accepting on 127.0.0.1:<ephemeral>, one thread per connection;
-// every response closes its connection. The handler writes the response.
+// every response closes its connection. The handler writes the response; it
+// gets the server itself (for hang(), port()) rather than reaching it through
+// an owner's pointer that the destructor may already have cleared.
 class FakeServer {
  public:
-  using Handler = std::function<void(int fd, const HttpRequest&)>;
+  using Handler = std::function<void(const FakeServer&, int fd, const HttpRequest&)>;
 
   explicit FakeServer(Handler h) : handler_(std::move(h)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -223,7 +225,7 @@ class FakeServer {
       std::lock_guard<std::mutex> l(mu_);
       conns_.emplace_back([this, c] {
         HttpRequest req;
-        if (readRequest(c, &req)) handler_(c, req);
+        if (readRequest(c, &req)) handler_(*this, c, req);
         ::shutdown(c, SHUT_WR);
         ::close(c);
       });
@@ -240,7 +242,8 @@ class FakeServer {
     if (::recv(fd, &byte, 1, MSG_PEEK) == 1 && byte == 0x16) {
       // A TLS ClientHello (an https attempt): answer as Go's plain-http
       // server does, so the client fails fast and falls back to http.
-      writeAll(fd, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+      writeAll(fd,
+               "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
       return false;
     }
     while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
