@@ -731,6 +731,7 @@ StatusOr<Response> performOn(CURL* h, const Request& req, const RegistryOptions&
   if (sink.too_large) {
     resp.too_large = true;
     resp.status = hs.status;
+    resp.headers = std::move(hs.headers);
     return resp;
   }
   if (rc != CURLE_OK)
@@ -1452,11 +1453,11 @@ StatusOr<Session::Manifest> Session::getManifest(const std::string& tag_or_diges
   req.max_body = max_bytes;
   req.follow = true;
   ARCA_ASSIGN_OR_RETURN(Response resp, impl_->request(req));
+  if (resp.status != 200) return errorFromResponse(resp);
   if (resp.too_large) {
     return InvalidArgument("manifest " + tag_or_digest + " is larger than " +
                            std::to_string(max_bytes) + " bytes");
   }
-  if (resp.status != 200) return errorFromResponse(resp);
   Manifest m;
   m.digest = "sha256:" + image::sha256Hex(resp.body);
   if (tag_or_digest.find(':') != std::string::npos && tag_or_digest != m.digest) {
@@ -1478,11 +1479,11 @@ StatusOr<std::string> Session::getBlob(const std::string& digest, size_t max_byt
   req.max_body = max_bytes;
   req.follow = true;
   ARCA_ASSIGN_OR_RETURN(Response resp, impl_->request(req));
+  if (resp.status != 200) return errorFromResponse(resp);
   if (resp.too_large) {
     return InvalidArgument("blob " + digest + " is larger than " + std::to_string(max_bytes) +
                            " bytes");
   }
-  if (resp.status != 200) return errorFromResponse(resp);
   std::string got = "sha256:" + image::sha256Hex(resp.body);
   if (got != digest) {
     return InvalidArgument("blob verification failed for digest " + digest + " (content is " + got +
