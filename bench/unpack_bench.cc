@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -17,9 +18,12 @@
 
 namespace {
 
-// ~96 MiB: 2000 files of 16 KiB, 200 of 256 KiB, 4 of 8 MiB; random bytes
-// (incompressible, the worst case for gzip).
-std::string makeTar(bool gzip) {
+// kMany: ~96 MiB in 2000 files of 16 KiB, 200 of 256 KiB, 4 of 8 MiB.
+// kOne: one 100 MiB file (the shape of the reference measurement).
+// Random bytes: incompressible, the worst case for gzip.
+enum class Shape { kMany, kOne };
+
+std::string makeTar(bool gzip, Shape shape) {
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
   if (gzip) archive_write_add_filter_gzip(a);
@@ -57,23 +61,32 @@ std::string makeTar(bool gzip) {
     archive_entry_clear(d);
   }
   archive_entry_free(d);
-  for (int i = 0; i < 2000; ++i) add("small/f" + std::to_string(i), 16 * 1024);
-  for (int i = 0; i < 200; ++i) add("medium/f" + std::to_string(i), 256 * 1024);
-  for (int i = 0; i < 4; ++i) add("large/f" + std::to_string(i), 8 * 1024 * 1024);
+  if (shape == Shape::kOne) {
+    add("large/blob.bin", 100 * 1024 * 1024);
+  } else {
+    for (int i = 0; i < 2000; ++i) add("small/f" + std::to_string(i), 16 * 1024);
+    for (int i = 0; i < 200; ++i) add("medium/f" + std::to_string(i), 256 * 1024);
+    for (int i = 0; i < 4; ++i) add("large/f" + std::to_string(i), 8 * 1024 * 1024);
+  }
   archive_write_close(a);
   archive_write_free(a);
   return out;
 }
 
-void ingest(benchmark::State& state, bool gzip) {
-  const std::string plain = makeTar(false);
-  const std::string blob = gzip ? makeTar(true) : plain;
-  char tmpl[] = "/tmp/arca-unpack-bench-XXXXXX";
-  std::string root = ::mkdtemp(tmpl);
+// The store lives under $ARCA_BENCH_DIR (default /var/tmp: the disk; /dev/shm
+// shows the cost without the filesystem).
+void ingest(benchmark::State& state, bool gzip, Shape shape) {
+  const std::string plain = makeTar(false, shape);
+  const std::string blob = gzip ? makeTar(true, shape) : plain;
+  const char* base = std::getenv("ARCA_BENCH_DIR");
+  std::string tmpl = std::string(base ? base : "/var/tmp") + "/arca-unpack-bench-XXXXXX";
+  std::string root = ::mkdtemp(tmpl.data());
+  int n = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    std::filesystem::remove_all(root + "/store");
-    auto store = arca::image::ImageStore::create(root + "/store");
+    // A fresh store each time; removal waits for the end (ext4 slows inode
+    // allocation right after mass deletions, which a pull does not do).
+    auto store = arca::image::ImageStore::create(root + "/store" + std::to_string(n++));
     if (!store.ok()) {
       state.SkipWithError(store.status().toString().c_str());
       break;
@@ -96,11 +109,15 @@ void ingest(benchmark::State& state, bool gzip) {
   std::filesystem::remove_all(root);
 }
 
-void BM_IngestPlainLayer(benchmark::State& state) { ingest(state, false); }
-void BM_IngestGzipLayer(benchmark::State& state) { ingest(state, true); }
+void BM_IngestPlainManyFiles(benchmark::State& state) { ingest(state, false, Shape::kMany); }
+void BM_IngestGzipManyFiles(benchmark::State& state) { ingest(state, true, Shape::kMany); }
+void BM_IngestPlainOneFile(benchmark::State& state) { ingest(state, false, Shape::kOne); }
+void BM_IngestGzipOneFile(benchmark::State& state) { ingest(state, true, Shape::kOne); }
 
-BENCHMARK(BM_IngestPlainLayer)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_IngestGzipLayer)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IngestPlainManyFiles)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IngestGzipManyFiles)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IngestPlainOneFile)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_IngestGzipOneFile)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -564,6 +564,15 @@ class DecompressedStream {
     return s;
   }
 
+  // True when the input is not compressed: its bytes pass through unchanged.
+  bool passthrough() const {
+    return reader_ && archive_filter_count(reader_->get()) <= 1 &&
+           archive_filter_code(reader_->get(), 0) == ARCHIVE_FILTER_NONE;
+  }
+  // Skips hashing (the caller hashes the same bytes already); finish() then
+  // returns "".
+  void stopHashing() { hashing_ = false; }
+
   // A ReadFn over the decompressed bytes (valid while this object lives).
   ReadFn readFn() {
     return [this](char* buf, size_t len) -> long { return read(buf, len); };
@@ -593,13 +602,14 @@ class DecompressedStream {
       return -1;
     }
     if (n == 0) eof_ = true;
-    hash_.update(buf, static_cast<size_t>(n));
+    if (hashing_) hash_.update(buf, static_cast<size_t>(n));
     return static_cast<long>(n);
   }
 
   ReadFn file_;
   std::unique_ptr<StreamReader> reader_;
   Sha256 hash_;
+  bool hashing_ = true;
   bool eof_ = false;
   std::string error_;
 };
@@ -1039,6 +1049,9 @@ StatusOr<ImageStore::Layer> ImageStore::ingestLayer(const ReadFn& in,
   const bool known = !want_diff.empty() && hasLayer(chainId(parent_chain, expected_diff_id));
   auto stream = DecompressedStream::open(tee);
   if (!stream.ok()) return failed(stream.status());
+  // A plain tar's diff id is its blob digest: hash it once.
+  const bool plain = (*stream)->passthrough();
+  if (plain) (*stream)->stopHashing();
   int64_t size = 0;
   if (!known) {
     auto unpacked = unpackLayer((*stream)->readFn(), layer_tmp);
@@ -1059,6 +1072,7 @@ StatusOr<ImageStore::Layer> ImageStore::ingestLayer(const ReadFn& in,
     if (n < 0) return failed(Internal("read error"));
   }
   const std::string blob_hex = blob_hash.hexDigest();
+  if (plain) *diff_hex = blob_hex;
   if (expected_size >= 0 && total != expected_size) {
     return InvalidArgument("blob " + expected_blob_digest + " has " + std::to_string(total) +
                            " bytes, its descriptor states " + std::to_string(expected_size));
