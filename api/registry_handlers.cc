@@ -60,6 +60,16 @@ StatusOr<registry::AuthConfig> authFrom(const Request& req) {
   return a;
 }
 
+// Credentials, registry options and parallelism of a pull or push.
+StatusOr<distribution::TransferOptions> transferOptions(ApiContext& ctx, const Request& req,
+                                                        int max_concurrent) {
+  distribution::TransferOptions opts;
+  ARCA_ASSIGN_OR_RETURN(opts.auth, authFrom(req));
+  opts.registry = ctx.registry;
+  opts.max_concurrent = max_concurrent;
+  return opts;
+}
+
 void pullImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::string name = req.queryParam("fromImage").value_or("");
   std::string tag = req.queryParam("tag").value_or("");
@@ -75,16 +85,13 @@ void pullImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   auto ref = image::parseNormalizedNamed(text);
   if (!ref.ok()) return sendError(w, ref.status());
 
-  distribution::TransferOptions opts;
+  auto options = transferOptions(ctx, req, ctx.max_concurrent_downloads);
+  if (!options.ok()) return sendError(w, options.status());
+  distribution::TransferOptions& opts = *options;
   auto platform = registry::parsePlatform(req.queryParam("platform").value_or(""));
   if (!platform.ok()) return sendError(w, platform.status());
   opts.platform = *platform;
   opts.platform_given = !req.queryParam("platform").value_or("").empty();
-  auto auth = authFrom(req);
-  if (!auth.ok()) return sendError(w, auth.status());
-  opts.auth = *auth;
-  opts.registry = ctx.registry;
-  opts.max_concurrent = ctx.max_concurrent_downloads;
 
   StreamSink sink(w);
   opts.cancel = sink.cancel();
@@ -155,12 +162,9 @@ void pushImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
     std::string shown = image::familiarString(repo + (tag.empty() ? "" : ":" + tag));
     return sendError(w, NotFound("An image does not exist locally with the tag: " + shown));
   }
-  distribution::TransferOptions opts;
-  auto auth = authFrom(req);
-  if (!auth.ok()) return sendError(w, auth.status());
-  opts.auth = *auth;
-  opts.registry = ctx.registry;
-  opts.max_concurrent = ctx.max_concurrent_uploads;
+  auto options = transferOptions(ctx, req, ctx.max_concurrent_uploads);
+  if (!options.ok()) return sendError(w, options.status());
+  distribution::TransferOptions& opts = *options;
   StreamSink sink(w);
   opts.cancel = sink.cancel();
   distribution::Progress progress(sink.fn());

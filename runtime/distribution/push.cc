@@ -20,11 +20,11 @@
 namespace arca::distribution {
 namespace {
 
-constexpr const char* kDockerConfig = "application/vnd.docker.container.image.v1+json";
-constexpr const char* kOciConfig = "application/vnd.oci.image.config.v1+json";
-constexpr const char* kDockerGzipLayer = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-constexpr const char* kOciGzipLayer = "application/vnd.oci.image.layer.v1.tar+gzip";
-constexpr const char* kOciZstdLayer = "application/vnd.oci.image.layer.v1.tar+zstd";
+using media::kDockerConfig;
+using media::kDockerGzipLayer;
+using media::kOciConfig;
+using media::kOciGzipLayer;
+using media::kOciZstdLayer;
 
 // A ReadFn yielding the gzip compression of `src` (for layers the store only
 // holds uncompressed: images loaded from `docker save` or imported).

@@ -45,6 +45,7 @@
 
 #include "runtime/image/archive_io.h"
 #include "runtime/image/digest.h"
+#include "runtime/image/media_types.h"
 #include "runtime/image/reference.h"
 
 namespace arca::image {
@@ -695,10 +696,8 @@ std::string compressedMediaType(const std::string& path) {
   auto r = fileReader(path);
   unsigned char m[4] = {0, 0, 0, 0};
   if (!r.ok() || (*r)(reinterpret_cast<char*>(m), 4) < 2) return "";
-  if (m[0] == 0x1f && m[1] == 0x8b) return "application/vnd.oci.image.layer.v1.tar+gzip";
-  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) {
-    return "application/vnd.oci.image.layer.v1.tar+zstd";
-  }
+  if (m[0] == 0x1f && m[1] == 0x8b) return media::kOciGzipLayer;
+  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return media::kOciZstdLayer;
   return "";
 }
 

@@ -32,15 +32,16 @@
 #include "runtime/image/archive_io.h"
 #include "runtime/image/digest.h"
 #include "runtime/image/image_store.h"
+#include "runtime/image/media_types.h"
 #include "runtime/image/reference.h"
 
 namespace arca::image {
 namespace {
 
-constexpr const char* kIndexType = "application/vnd.oci.image.index.v1+json";
-constexpr const char* kManifestType = "application/vnd.oci.image.manifest.v1+json";
-constexpr const char* kConfigType = "application/vnd.oci.image.config.v1+json";
-constexpr const char* kLayerType = "application/vnd.oci.image.layer.v1.tar";
+constexpr const char* kIndexType = media::kOciIndex;
+constexpr const char* kManifestType = media::kOciManifest;
+constexpr const char* kConfigType = media::kOciConfig;
+constexpr const char* kLayerType = media::kOciLayer;
 constexpr size_t kMaxManifestSize = 4 << 20;
 constexpr size_t kCopyBuf = 256 * 1024;
 constexpr size_t kOutBuf = 512 * 1024;

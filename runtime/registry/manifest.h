@@ -12,15 +12,14 @@
 #include <vector>
 
 #include "engine/status.h"
+#include "runtime/image/media_types.h"
 
 namespace arca::registry {
 
-inline constexpr const char* kDockerManifest =
-    "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr const char* kDockerManifestList =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
-inline constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
+using media::kDockerManifest;
+using media::kDockerManifestList;
+using media::kOciIndex;
+using media::kOciManifest;
 
 struct Platform {
   std::string os, architecture, variant;
