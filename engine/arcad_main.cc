@@ -308,6 +308,8 @@ int main(int argc, char** argv) {
   ctx.registry.user_agent = std::string("arca/") + api::kArcaVersion;
   ctx.max_concurrent_downloads = flags.max_concurrent_downloads;
   ctx.max_concurrent_uploads = flags.max_concurrent_uploads;
+  // Layers and blobs of a pull or load cut short by a crash belong to no image.
+  api::requestImageGc(ctx);
 
   api::Router router;
   api::registerSystemRoutes(router, ctx);

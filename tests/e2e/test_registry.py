@@ -183,6 +183,35 @@ class PullPushTest(unittest.TestCase):
 
 
 @unittest.skipIf(SKIP, SKIP or "")
+class MirrorTest(unittest.TestCase):
+    """Docker Hub names (busybox -> docker.io/library/busybox) served by a
+    registry mirror on loopback (daemon.json registry-mirrors)."""
+
+    def test_hub_name_through_mirror(self):
+        with rf.Registry() as mirror:
+            img = rf.push_image(mirror.addr, "library/busybox", "mirrored", [rf.base_layer()])
+            arcad = Arcad(args=["--config-file", "/dev/null"])
+            try:
+                cfg = os.path.join(arcad.root, "daemon.json")
+                with open(cfg, "w") as f:
+                    json.dump({"registry-mirrors": [f"http://{mirror.addr}"]}, f)
+                arcad.args = ["--config-file", cfg]
+                arcad.start()
+                info = json.loads(arcad.docker("info", "--format", "{{json .RegistryConfig}}",
+                                               check=True).stdout)
+                self.assertEqual(info["Mirrors"], [f"http://{mirror.addr}"])
+                r = arcad.docker("pull", "busybox:mirrored", check=True)
+                self.assertIn("mirrored: Pulling from library/busybox", r.stdout)
+                self.assertIn("Status: Downloaded newer image for busybox:mirrored", r.stdout)
+                self.assertEqual(r.stdout.strip().splitlines()[-1], "docker.io/library/busybox:mirrored")
+                out = json.loads(arcad.docker("image", "inspect", "busybox:mirrored", check=True).stdout)[0]
+                self.assertEqual(out["Id"], img["config_digest"])
+                self.assertEqual(out["RepoTags"], ["busybox:mirrored"])
+            finally:
+                arcad.cleanup()
+
+
+@unittest.skipIf(SKIP, SKIP or "")
 class HostileRegistryTest(unittest.TestCase):
     """Every misbehaviour gives a clear error, leaves the store consistent and
     writes nothing outside it; a good pull afterwards works."""
@@ -235,6 +264,31 @@ class HostileRegistryTest(unittest.TestCase):
         r = self.arcad.docker("pull", f"{self.bad.addr}/good:latest", check=True)
         self.assertIn("Pull complete", r.stdout)
         self.arcad.docker("rmi", f"{self.bad.addr}/good:latest", check=True)
+
+    def test_kill9_mid_pull_leaves_nothing(self):
+        slow = rf.HostileRegistry(layers=[rf.base_layer(), rf.random_layer(4)], slow_chunk=8192,
+                                  slow_delay=0.05)
+        try:
+            p = subprocess.Popen([rf.arca_fixture.DOCKER, "pull", f"{slow.addr}/slow:latest"],
+                                 env=self.arcad.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.time() + 30
+            while time.time() < deadline and not slow.blob_gets("slow"):
+                time.sleep(0.05)
+            time.sleep(1.0)  # mid-blob (4 MiB at ~160 KiB/s)
+            self.arcad.kill9()
+            p.communicate(timeout=30)
+            self.arcad.start()
+            images = self.arcad.docker("images", "-q", check=True).stdout.split()
+            self.assertEqual(images, [])
+            layers = os.path.join(self.arcad.data_root, "image", "layers")
+            self.assertEqual(os.listdir(layers), [], "orphaned layers after restart")
+            self.assertEqual(tmp_leftovers(self.arcad), [])
+            # ...and the retry works.
+            slow.slow_delay = 0
+            self.arcad.docker("pull", f"{slow.addr}/slow:latest", check=True)
+            self.arcad.docker("rmi", f"{slow.addr}/slow:latest", check=True)
+        finally:
+            slow.stop()
 
     def test_token_auth_and_layer_reuse(self):
         ref = f"{self.bad.addr}/token:latest"
