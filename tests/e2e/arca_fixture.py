@@ -6,6 +6,7 @@
   root, and cleans everything up (processes, mounts) afterwards.
 - docker(): runs the real docker CLI against it.
 """
+import atexit
 import hashlib
 import io
 import json
@@ -122,6 +123,7 @@ def busybox_archive(workdir):
     """A busybox docker-save archive, built once per test process."""
     if "path" not in _BUSYBOX_CACHE:
         d = tempfile.mkdtemp(prefix="arca-e2e-img-")
+        atexit.register(shutil.rmtree, d, True)
         p = os.path.join(d, "busybox.tar")
         _BUSYBOX_CACHE["id"] = make_archive(p)
         _BUSYBOX_CACHE["path"] = p
