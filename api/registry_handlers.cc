@@ -70,6 +70,41 @@ StatusOr<distribution::TransferOptions> transferOptions(ApiContext& ctx, const R
   return opts;
 }
 
+// Pulls one tag or digest and records it. Returns whether the reference now
+// names another image than before (Docker's "Downloaded newer image").
+StatusOr<bool> pullOne(ApiContext& ctx, const image::Reference& ref,
+                       const distribution::TransferOptions& opts, distribution::Progress& progress) {
+  // Held until the image is recorded: GC must not see its layers unreferenced.
+  auto transfer = std::make_unique<ImageTransfer>(ctx);
+  auto pulled = distribution::pull(*ctx.images, ref, opts, progress);
+  if (!pulled.ok()) {
+    spdlog::info("pull {}: {}", ref.full(), pulled.status().toString());
+    transfer.reset();
+    requestImageGc(ctx);  // the layers it did get belong to no image: a failed pull leaves nothing
+    return pulled.status();
+  }
+  std::string before;
+  ctx.engine->read([&](const v1::State& s) {
+    auto it = s.tags().find(ref.full());
+    if (ref.digest.empty() && it != s.tags().end()) before = it->second;
+    if (!ref.digest.empty()) {
+      for (const auto& [id, img] : s.images()) {
+        for (const auto& d : img.record().repo_digests()) {
+          if (d == ref.name() + "@" + ref.digest) before = id;
+        }
+      }
+    }
+    return 0;
+  });
+  v1::Event e;
+  auto* loaded = e.mutable_image_loaded();
+  *loaded->mutable_image() = pulled->record;
+  loaded->set_action("pull");
+  loaded->set_ref(ref.full());
+  ctx.engine->record({std::move(e)});
+  return before != pulled->record.id();
+}
+
 void pullImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::string name = req.queryParam("fromImage").value_or("");
   std::string tag = req.queryParam("tag").value_or("");
@@ -78,11 +113,9 @@ void pullImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (!tag.empty()) text += (tag.rfind("sha256:", 0) == 0 ? "@" : ":") + tag;
   auto parsed = image::parseReference(text);
   if (!parsed.ok()) return sendError(w, parsed.status());
-  if (tag.empty() && parsed->tag.empty() && parsed->digest.empty()) {
-    return sendError(w, NotImplemented("pulling every tag of a repository (docker pull --all-tags) "
-                                       "is not supported; name a tag or digest"));
-  }
-  auto ref = image::parseNormalizedNamed(text);
+  // No tag and no digest: docker pull --all-tags.
+  const bool all_tags = tag.empty() && parsed->tag.empty() && parsed->digest.empty();
+  auto ref = image::parseNormalizedNamed(all_tags ? text + ":latest" : text);
   if (!ref.ok()) return sendError(w, ref.status());
 
   auto options = transferOptions(ctx, req, ctx.max_concurrent_downloads);
@@ -93,41 +126,32 @@ void pullImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   opts.platform = *platform;
   opts.platform_given = !req.queryParam("platform").value_or("").empty();
 
+  std::vector<image::Reference> refs = {*ref};
+  if (all_tags) {
+    auto session = registry::Session::open(ref->domain, ref->path, "pull", opts.auth, opts.registry);
+    if (!session.ok()) return sendError(w, session.status());
+    auto tags = (*session)->listTags();
+    if (!tags.ok()) return sendError(w, tags.status());
+    if (tags->empty()) return sendError(w, NotFound("repository " + ref->familiarName() + " has no tags"));
+    refs.clear();
+    for (const auto& t : *tags) {
+      image::Reference r = *ref;
+      r.tag = t;
+      refs.push_back(std::move(r));
+    }
+  }
   StreamSink sink(w);
   opts.cancel = sink.cancel();
   distribution::Progress progress(sink.fn());
-  // Held until the image is recorded: GC must not see its layers unreferenced.
-  auto transfer = std::make_unique<ImageTransfer>(ctx);
-  auto pulled = distribution::pull(*ctx.images, *ref, opts, progress);
-  if (!pulled.ok()) {
-    spdlog::info("pull {}: {}", ref->full(), pulled.status().toString());
-    transfer.reset();
-    requestImageGc(ctx);  // the layers it did get belong to no image: a failed pull leaves nothing
-    return sink.fail(pulled.status());
+  bool newer = false;
+  for (const auto& r : refs) {
+    auto changed = pullOne(ctx, r, opts, progress);
+    if (!changed.ok()) return sink.fail(changed.status());
+    newer = newer || *changed;
   }
-  std::string before;
-  ctx.engine->read([&](const v1::State& s) {
-    auto it = s.tags().find(ref->full());
-    if (ref->digest.empty() && it != s.tags().end()) before = it->second;
-    if (!ref->digest.empty()) {
-      for (const auto& [id, img] : s.images()) {
-        for (const auto& d : img.record().repo_digests()) {
-          if (d == ref->name() + "@" + ref->digest) before = id;
-        }
-      }
-    }
-    return 0;
-  });
-  v1::Event e;
-  auto* loaded = e.mutable_image_loaded();
-  *loaded->mutable_image() = pulled->record;
-  loaded->set_action("pull");
-  loaded->set_ref(ref->full());
-  ctx.engine->record({std::move(e)});
-  const std::string shown = ref->familiar();
-  sink.finish(distribution::statusMessage(
-      before == pulled->record.id() ? "Status: Image is up to date for " + shown
-                                    : "Status: Downloaded newer image for " + shown));
+  const std::string shown = all_tags ? ref->familiarName() : ref->familiar();
+  sink.finish(distribution::statusMessage(newer ? "Status: Downloaded newer image for " + shown
+                                                : "Status: Image is up to date for " + shown));
 }
 
 void createImage(ApiContext& ctx, Request& req, ResponseWriter& w) {

@@ -1472,6 +1472,40 @@ StatusOr<Session::Manifest> Session::getManifest(const std::string& tag_or_diges
   return m;
 }
 
+StatusOr<std::vector<std::string>> Session::listTags() {
+  std::vector<std::string> tags;
+  std::string next = impl_->repoUrl("tags/list?n=1000");
+  // Pages follow the Link header (RFC 5988) until there is none; bounded.
+  for (int page = 0; page < 100 && !next.empty(); ++page) {
+    Request req;
+    req.url = next;
+    req.max_body = 16 << 20;
+    req.follow = true;
+    ARCA_ASSIGN_OR_RETURN(Response resp, impl_->request(req));
+    if (resp.status != 200) return errorFromResponse(resp);
+    rapidjson::Document d;
+    d.Parse(resp.body.data(), resp.body.size());
+    if (d.HasParseError() || !d.IsObject()) return InvalidArgument("invalid tag list from the registry");
+    auto t = d.FindMember("tags");
+    if (t != d.MemberEnd() && t->value.IsArray()) {
+      for (const auto& v : t->value.GetArray()) {
+        if (v.IsString()) tags.emplace_back(v.GetString(), v.GetStringLength());
+      }
+    }
+    next.clear();
+    std::string link = resp.header("link");
+    auto lt = link.find('<'), gt = link.find('>');
+    if (lt != std::string::npos && gt != std::string::npos && gt > lt &&
+        link.find("rel=\"next\"", gt) != std::string::npos) {
+      std::string target = link.substr(lt + 1, gt - lt - 1);
+      next = target.rfind("http", 0) == 0 ? target : impl_->endpoint.url + target;
+    }
+  }
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  return tags;
+}
+
 StatusOr<std::string> Session::getBlob(const std::string& digest, size_t max_bytes) {
   ARCA_RETURN_IF_ERROR(image::sha256HexOf(digest).status());
   Request req;

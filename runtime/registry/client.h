@@ -114,6 +114,8 @@ class Session {
   // NotFound("manifest unknown: manifest unknown").
   StatusOr<Manifest> getManifest(const std::string& tag_or_digest, size_t max_bytes = 4 << 20);
 
+  // GET /v2/<repo>/tags/list, every page: the repository's tags, sorted.
+  StatusOr<std::vector<std::string>> listTags();
   // A small blob (a config), whole, its sha256 verified; larger than
   // max_bytes -> InvalidArgument.
   StatusOr<std::string> getBlob(const std::string& digest, size_t max_bytes = 16 << 20);

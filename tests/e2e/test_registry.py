@@ -176,6 +176,18 @@ class PullPushTest(unittest.TestCase):
                 out = self.d("run", "--rm", "--network", "none", ref, "ls", "/random.bin", check=True)
                 self.assertEqual(out.stdout, "/random.bin\n")
 
+    def test_10_all_tags(self):
+        for t in ("a", "b", "c"):
+            rf.push_image(self.reg.addr, "alltags", t, [self.base], config_overrides={"config": {"Env": [f"T={t}"]}})
+        r = self.d("pull", "--all-tags", f"{self.reg.addr}/alltags", check=True)
+        for t in ("a", "b", "c"):
+            self.assertIn(f"{t}: Pulling from alltags", r.stdout)
+        self.assertIn(f"Status: Downloaded newer image for {self.reg.addr}/alltags", r.stdout)
+        tags = self.d("images", "--format", "{{.Tag}}", f"{self.reg.addr}/alltags", check=True).stdout.split()
+        self.assertEqual(sorted(tags), ["a", "b", "c"])
+        r = self.d("pull", "-a", f"{self.reg.addr}/alltags", check=True)
+        self.assertIn(f"Status: Image is up to date for {self.reg.addr}/alltags", r.stdout)
+
     def test_08_search_answers_clearly(self):
         r = self.d("search", f"{self.reg.addr}/busybox")
         self.assertNotEqual(r.returncode, 0)
