@@ -49,6 +49,7 @@ struct Flags {
   std::vector<std::string> registry_mirrors;
   int max_concurrent_downloads = 3;
   int max_concurrent_uploads = 5;
+  long registry_stall_timeout_s = 30;
 };
 
 void usage() {
@@ -66,6 +67,8 @@ void usage() {
                "      --registry-mirror list   Mirrors of docker.io, tried first\n"
                "      --max-concurrent-downloads int  Parallel layer downloads per pull (default 3)\n"
                "      --max-concurrent-uploads int    Parallel layer uploads per push (default 5)\n"
+               "      --registry-stall-timeout int    Seconds without a byte before a registry\n"
+               "                               transfer counts as broken (default 30)\n"
                "      --oci-runtime string     OCI runtime binary for the namespace sandbox: runc or crun\n"
                "      --snapshot-every N       Events between state snapshots (default 10000)\n"
                "      --salvage                Truncate a corrupt event log at the first bad record\n"
@@ -108,6 +111,8 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       f->registry_mirrors.push_back(next());
     } else if (a == "--max-concurrent-downloads") {
       f->max_concurrent_downloads = std::max(1, std::atoi(next().c_str()));
+    } else if (a == "--registry-stall-timeout") {
+      f->registry_stall_timeout_s = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--max-concurrent-uploads") {
       f->max_concurrent_uploads = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--oci-runtime") {
@@ -305,6 +310,7 @@ int main(int argc, char** argv) {
   ctx.started_ns = clock.nowNs();
   ctx.registry.insecure_registries = flags.insecure_registries;
   ctx.registry.mirrors = flags.registry_mirrors;
+  ctx.registry.stall_timeout_s = flags.registry_stall_timeout_s;
   ctx.registry.user_agent = std::string("arca/") + api::kArcaVersion;
   ctx.max_concurrent_downloads = flags.max_concurrent_downloads;
   ctx.max_concurrent_uploads = flags.max_concurrent_uploads;

@@ -3,7 +3,9 @@
 // store (hashed, spooled and unpacked as it arrives).
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 #include <set>
 
 #include "runtime/distribution/parallel.h"
@@ -14,6 +16,7 @@ namespace arca::distribution {
 namespace {
 
 constexpr size_t kMaxConfigBytes = 16 << 20;
+constexpr int kMaxResumes = 3;  // a broken layer download resumes at most this often
 
 bool samePlatform(const v1::ImageRecord& r, const registry::Platform& want) {
   std::string arch = r.architecture().empty() ? "amd64" : r.architecture();
@@ -122,14 +125,37 @@ StatusOr<PullResult> pull(image::ImageStore& store, const image::Reference& ref,
         } else {
           ARCA_ASSIGN_OR_RETURN(auto reader, session->openBlob(layer.digest));
           std::string read_error;
+          int64_t offset = 0;
+          int retries = 0;
+          // A broken download resumes where it stopped (Range), up to
+          // kMaxResumes times with a growing pause, as dockerd retries; the
+          // consumer sees one uninterrupted stream.
           image::ReadFn in = [&](char* buf, size_t len) -> long {
-            if (opts.cancel && opts.cancel->load()) {
-              read_error = "context canceled";
-              return -1;
+            while (true) {
+              if (opts.cancel && opts.cancel->load()) {
+                read_error = "context canceled";
+                return -1;
+              }
+              long r = reader->read(buf, len);
+              if (r >= 0) {
+                offset += r;
+                return r;
+              }
+              read_error = reader->error();
+              if (retries >= kMaxResumes) return -1;
+              ++retries;
+              for (int s = retries; s > 0; --s) {
+                progress.status("Retrying in " + std::to_string(s) + " second" + (s > 1 ? "s" : ""), id);
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+                if (opts.cancel && opts.cancel->load()) break;
+              }
+              auto again = session->openBlob(layer.digest, offset);
+              if (!again.ok()) {
+                read_error = again.status().message();
+                return -1;
+              }
+              reader = std::move(*again);
             }
-            long r = reader->read(buf, len);
-            if (r < 0) read_error = reader->error();
-            return r;
           };
           got = store.ingestLayer(in, parents[i], layer.digest, layer.size, diff, [&](int64_t bytes) {
             progress.bytes("Downloading", id, bytes, layer.size);

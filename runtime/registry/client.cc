@@ -1526,8 +1526,10 @@ StatusOr<std::string> Session::getBlob(const std::string& digest, size_t max_byt
   return std::move(resp.body);
 }
 
-StatusOr<std::unique_ptr<BlobReader>> Session::openBlob(const std::string& digest) {
+StatusOr<std::unique_ptr<BlobReader>> Session::openBlob(const std::string& digest,
+                                                        int64_t offset) {
   ARCA_RETURN_IF_ERROR(image::sha256HexOf(digest).status());
+  if (offset < 0) return InvalidArgument("negative blob offset");
   for (int attempt = 0;; ++attempt) {
     ARCA_ASSIGN_OR_RETURN(auto authz, impl_->authorization());
     Request req;
@@ -1535,9 +1537,19 @@ StatusOr<std::unique_ptr<BlobReader>> Session::openBlob(const std::string& diges
     req.follow = true;
     req.tls_verify = impl_->endpoint.tls_verify;
     if (!authz.first.empty()) req.headers.push_back(authz.first);
+    if (offset > 0) req.headers.push_back("Range: bytes=" + std::to_string(offset) + "-");
     auto reader = std::make_unique<CurlBlobReader>(std::move(req), impl_->opts);
     ARCA_RETURN_IF_ERROR(reader->start());
     if (reader->status() >= 200 && reader->status() < 300) {
+      if (offset > 0 && reader->status() == 200) {
+        // The registry ignored the Range: skip what the caller has already.
+        std::vector<char> skip(64 * 1024);
+        for (int64_t left = offset; left > 0;) {
+          long n = reader->read(skip.data(), static_cast<size_t>(std::min<int64_t>(left, 64 * 1024)));
+          if (n <= 0) return Unavailable("error resuming blob " + digest + ": " + reader->error());
+          left -= n;
+        }
+      }
       return std::unique_ptr<BlobReader>(std::move(reader));
     }
     Response err = reader->finishError();

@@ -123,7 +123,9 @@ class Session {
   // GET /v2/<repo>/blobs/<digest>, redirects followed (Authorization is not
   // sent to other hosts). HTTP errors are reported here (NotFound for 404);
   // the caller verifies the digest of what it reads.
-  StatusOr<std::unique_ptr<BlobReader>> openBlob(const std::string& digest);
+  // With offset > 0, asks for the rest of the blob (Range: bytes=offset-);
+  // a registry that ignores the range has the first offset bytes skipped.
+  StatusOr<std::unique_ptr<BlobReader>> openBlob(const std::string& digest, int64_t offset = 0);
 
   // HEAD /v2/<repo>/blobs/<digest>: true if present.
   StatusOr<bool> blobExists(const std::string& digest);

@@ -522,6 +522,8 @@ class HostileRegistry:
       wrong-diffid   config rootfs.diff_ids[-1] is wrong (blobs all digest-correct)
       size-lie       manifest says the last layer is 100 bytes smaller than it is
       size-lie-big   ... 100 bytes larger
+      flaky          layer blobs: a plain GET breaks halfway (as truncated), a Range
+                     request (a resumed download) is served whole
       truncated      layer blobs: full Content-Length, connection closed halfway
                      (a resumed Range request too: 206, half of that range, close)
       hang           layer blobs: headers and half the bytes, then silence for up
@@ -546,7 +548,7 @@ class HostileRegistry:
     case); see blob_gets(). .image(case) gives that case's manifest/blob digests.
     """
 
-    CASES = ("good", "slow", "token", "corrupt-blob", "wrong-diffid", "size-lie", "size-lie-big",
+    CASES = ("good", "slow", "flaky", "token", "corrupt-blob", "wrong-diffid", "size-lie", "size-lie-big",
              "truncated", "hang", "bad-json", "digest-mismatch", "missing-blob", "evil-tar",
              "evil-symlink", "evil-abs", "evil-hardlink", "evil-dotdot")
 
@@ -583,7 +585,7 @@ class HostileRegistry:
 
     def _build(self, layers, media):
         good = build_image(layers, media=media)
-        imgs = {c: good for c in ("good", "slow", "token", "truncated", "hang", "missing-blob",
+        imgs = {c: good for c in ("good", "slow", "flaky", "token", "truncated", "hang", "missing-blob",
                                   "corrupt-blob", "digest-mismatch")}
         last = good["layer_digests"][-1]
         bad = bytearray(good["blobs"][last])
@@ -846,6 +848,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if head:
             return
         mode = case if digest in img["layer_digests"] else None
+        if mode == "flaky" and not rng:
+            # The first attempt breaks halfway; a resumed (Range) request is served whole.
+            mode = "truncated"
         if mode in ("truncated", "hang"):
             # Half of what was asked for (a resumed range too), then silence/close.
             self.wfile.write(part[:len(part) // 2])

@@ -230,7 +230,8 @@ class HostileRegistryTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.arcad = Arcad().start()
+        # A short stall timeout keeps the hang case (4 attempts) quick.
+        cls.arcad = Arcad(args=["--registry-stall-timeout", "3"]).start()
         cls.bad = rf.HostileRegistry(layers=[rf.base_layer(), rf.random_layer(2)], hang_seconds=60)
 
     @classmethod
@@ -269,13 +270,24 @@ class HostileRegistryTest(unittest.TestCase):
         self.assertEqual(self.bad.escaped(), [])
 
     def test_hang_then_retry(self):
-        # The stall timeout is 30 s by default; the server hangs 60 s.
+        # Stall timeout 3 s, the server hangs 60 s: 1 + 3 resumed attempts.
         t0 = time.time()
-        self.pull_fails("hang", "error pulling layer")
-        self.assertLess(time.time() - t0, 55)
+        r = self.pull_fails("hang", "error pulling layer")
+        self.assertLess(time.time() - t0, 45)
+        self.assertIn("Retrying in 1 second", r.stdout)
         r = self.arcad.docker("pull", f"{self.bad.addr}/good:latest", check=True)
         self.assertIn("Pull complete", r.stdout)
         self.arcad.docker("rmi", f"{self.bad.addr}/good:latest", check=True)
+
+    def test_broken_download_resumes(self):
+        self.bad.clear()
+        ref = f"{self.bad.addr}/flaky:latest"
+        r = self.arcad.docker("pull", ref, check=True)
+        self.assertIn("Retrying in 1 second", r.stdout)
+        self.assertIn("Pull complete", r.stdout)
+        ranges = [g for g in self.bad.blob_gets("flaky") if "Range" in g["headers"]]
+        self.assertTrue(ranges, "no Range request was made")
+        self.arcad.docker("rmi", ref, check=True)
 
     def test_kill9_mid_pull_leaves_nothing(self):
         slow = rf.HostileRegistry(layers=[rf.base_layer(), rf.random_layer(4)], slow_chunk=8192,
