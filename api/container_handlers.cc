@@ -14,6 +14,9 @@
 #include "api/json.h"
 #include "api/logs.h"
 #include "api/summaries.h"
+#include <spdlog/spdlog.h>
+
+#include "api/image_tools.h"
 #include "api/time_util.h"
 #include "engine/commands.h"
 #include "engine/lookup.h"
@@ -675,6 +678,60 @@ void deleteContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   w.send(204, "", "");
 }
 
+// POST /containers/prune: every stopped container (created, exited, dead)
+// the filters (until, label, label!) select, removed as `docker rm` would.
+void pruneContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
+  std::map<std::string, std::vector<std::string>> f;
+  if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
+    return sendError(w, InvalidArgument("invalid filter"));
+  }
+  for (const auto& [k, v] : f) {
+    if (k != "until" && k != "label" && k != "label!") {
+      return sendError(w, InvalidArgument("invalid filter '" + k + "'"));
+    }
+  }
+  const int64_t now = ctx.engine->clock()->nowNs();
+  int64_t until = 0;
+  for (const auto& u : f["until"]) {
+    if (!parseTimestampOrDuration(u, now, &until)) {
+      return sendError(w, InvalidArgument("invalid filter 'until=" + u + "'"));
+    }
+  }
+  std::vector<std::string> victims;
+  ctx.engine->read([&](const v1::State& s) {
+    for (const auto& [id, c] : s.containers()) {
+      const std::string& st = c.status();
+      if (st != "created" && st != "exited" && st != "dead") continue;
+      if (c.start_pending()) continue;
+      if (until && c.created_ns() >= until) continue;
+      std::map<std::string, std::string> labels(c.config().labels().begin(), c.config().labels().end());
+      if (!labelsMatchAll(labels, f["label"])) continue;
+      if (!f["label!"].empty() && labelsMatchAll(labels, f["label!"])) continue;
+      victims.push_back(id);
+    }
+    return 0;
+  });
+  std::sort(victims.begin(), victims.end());
+  std::vector<std::string> deleted;
+  for (const auto& id : victims) {
+    // A container started (or removed) since the read is skipped, as in dockerd.
+    Status st = ctx.executor->removeContainer(id);
+    if (st.ok()) {
+      deleted.push_back(id);
+    } else {
+      spdlog::debug("container prune: {}: {}", id, st.toString());
+    }
+  }
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  j.StartObject();
+  jstrArray(j, "ContainersDeleted", deleted, true);
+  j.Key("SpaceReclaimed");
+  j.Int64(0);
+  j.EndObject();
+  sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
+}
+
 void waitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::string cond = req.queryParam("condition").value_or("");
   if (cond.empty()) cond = "not-running";
@@ -916,6 +973,7 @@ void registerContainerRoutes(Router& r, ApiContext& ctx) {
   r.add("POST", "/containers/{id}/attach", bind(attachContainer));
   r.add("POST", "/containers/{id}/rename", bind(renameContainer));
   r.add("DELETE", "/containers/{id}", bind(deleteContainer));
+  r.add("POST", "/containers/prune", bind(pruneContainers));
 }
 
 }  // namespace arca::api

@@ -25,7 +25,6 @@ const Pending kPending[] = {
       {"HEAD", "/containers/{id}/archive", "ContainerArchiveInfo", "#4"},
       {"GET", "/containers/{id}/archive", "ContainerArchive", "#4"},
       {"PUT", "/containers/{id}/archive", "PutContainerArchive", "#4"},
-      {"POST", "/containers/prune", "ContainerPrune", "#4"},
       {"POST", "/build", "ImageBuild", "#7"},
       {"POST", "/build/prune", "BuildPrune", "#7"},
       {"POST", "/commit", "ImageCommit", "#3"},
