@@ -208,16 +208,6 @@ void pushImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   sink.finish("");
 }
 
-// "https://index.docker.io/v1/" -> "docker.io"; "127.0.0.1:5001" -> itself.
-std::string registryDomain(std::string addr) {
-  for (const char* scheme : {"https://", "http://"}) {
-    if (addr.rfind(scheme, 0) == 0) addr = addr.substr(std::string(scheme).size());
-  }
-  addr = addr.substr(0, addr.find('/'));
-  if (addr.empty() || addr == "index.docker.io" || addr == "registry-1.docker.io") return "docker.io";
-  return addr;
-}
-
 void postAuth(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::string body;
   char buf[4096];
@@ -230,7 +220,7 @@ void postAuth(ApiContext& ctx, Request& req, ResponseWriter& w) {
   }
   auto auth = registry::parseAuthJson(body);
   if (!auth.ok()) return sendError(w, auth.status());
-  const std::string domain = registryDomain(auth->server_address);
+  const std::string domain = registry::serverAddressDomain(auth->server_address);
   Status st = registry::login(domain, *auth, ctx.registry);
   if (!st.ok()) {
     if (st.code() == Code::kPermissionDenied) {

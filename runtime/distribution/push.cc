@@ -75,6 +75,8 @@ struct Plan {
   std::string diff_id, chain;
   image::ImageStore::Distribution blob;  // the registry blob pushed
   bool have_blob = false;                // a compressed blob is in the store
+  // The id the progress lines show: the blob's, or the diff id's until one is known.
+  std::string progressId() const { return shortDigest(blob.blob_digest.empty() ? diff_id : blob.blob_digest); }
 };
 
 std::string buildManifest(const std::string& config_digest, int64_t config_size,
@@ -139,7 +141,6 @@ StatusOr<PushResult> push(image::ImageStore& store, const v1::ImageRecord& img,
   for (int i = 0; i < n; ++i) {
     Plan& p = plans[static_cast<size_t>(i)];
     p.diff_id = img.diff_ids(i);
-    const std::string parent = chain;
     chain = image::chainId(chain, p.diff_id);
     p.chain = chain;
     auto known = store.distributions(p.diff_id);
@@ -166,7 +167,7 @@ StatusOr<PushResult> push(image::ImageStore& store, const v1::ImageRecord& img,
         p.blob.media_type = kDockerGzipLayer;
       }
     }
-    progress.status("Preparing", shortDigest(p.blob.blob_digest.empty() ? p.diff_id : p.blob.blob_digest));
+    progress.status("Preparing", p.progressId());
   }
 
   std::mutex mu;
@@ -174,7 +175,7 @@ StatusOr<PushResult> push(image::ImageStore& store, const v1::ImageRecord& img,
       plans.size(), opts.max_concurrent,
       [&](size_t i) -> Status {
         Plan& p = plans[i];
-        std::string id = shortDigest(p.blob.blob_digest.empty() ? p.diff_id : p.blob.blob_digest);
+        const std::string id = p.progressId();
         if (!p.blob.blob_digest.empty()) {
           ARCA_ASSIGN_OR_RETURN(bool exists, session->blobExists(p.blob.blob_digest));
           if (exists) {

@@ -720,6 +720,34 @@ std::vector<std::string> chainIds(const ImageRecord& image) {
   return out;
 }
 
+// The record a config describes (id, diff ids, created, platform), without
+// sizes: the part shared by loads and recordFromConfig().
+StatusOr<ImageRecord> parseImageConfig(const std::string& config_json) {
+  if (config_json.size() > kMaxJsonSize) return InvalidArgument("image config is too large");
+  ARCA_ASSIGN_OR_RETURN(rapidjson::Document config, parseJson(config_json, "image config"));
+  if (!config.IsObject()) return InvalidArgument("invalid image config: not a JSON object");
+  ImageRecord rec;
+  rec.set_id("sha256:" + sha256Hex(config_json));
+  const JsonValue* rootfs = member(config, "rootfs");
+  const JsonValue* diff_ids = rootfs ? member(*rootfs, "diff_ids") : nullptr;
+  if (diff_ids && !diff_ids->IsArray()) {
+    return InvalidArgument("invalid image config: rootfs.diff_ids is not an array");
+  }
+  if (diff_ids) {
+    for (const auto& d : diff_ids->GetArray()) {
+      std::string diff = d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : "";
+      if (!sha256HexOf(diff).ok()) return InvalidArgument("invalid image config: bad diff id \"" + diff + "\"");
+      rec.add_diff_ids(diff);
+    }
+  }
+  rec.set_config_json(config_json);
+  rec.set_created(stringMember(config, "created"));
+  rec.set_os(stringMember(config, "os"));
+  rec.set_architecture(stringMember(config, "architecture"));
+  rec.set_variant(stringMember(config, "variant"));
+  return rec;
+}
+
 }  // namespace
 
 ImageStore::ImageStore(std::string root) : root_(std::move(root)), impl_(new Impl()) {
@@ -797,30 +825,14 @@ StatusOr<std::vector<ImageRecord>> ImageStore::load(const ReadFn& in, const Prog
       return InvalidArgument("invalid archive: image config is too large");
     }
     ARCA_ASSIGN_OR_RETURN(std::string config_text, readFile(p.config->path, kMaxJsonSize));
-    ARCA_ASSIGN_OR_RETURN(rapidjson::Document config, parseJson(config_text, "image config"));
-    rec.set_id("sha256:" + p.config->sha);
-    const JsonValue* rootfs = member(config, "rootfs");
-    const JsonValue* diff_ids = rootfs ? member(*rootfs, "diff_ids") : nullptr;
-    if (diff_ids && !diff_ids->IsArray()) {
-      return InvalidArgument("invalid archive: image config rootfs.diff_ids is not an array");
-    }
-    size_t n_diff = diff_ids ? diff_ids->Size() : 0;
-    if (n_diff != p.layers.size()) {
+    auto parsed = parseImageConfig(config_text);
+    if (!parsed.ok()) return InvalidArgument("invalid archive: " + parsed.status().message());
+    rec = std::move(*parsed);
+    if (static_cast<size_t>(rec.diff_ids_size()) != p.layers.size()) {
       return InvalidArgument("invalid archive: image " + rec.id() + " has " +
                              std::to_string(p.layers.size()) + " layers but its config lists " +
-                             std::to_string(n_diff) + " diff_ids");
+                             std::to_string(rec.diff_ids_size()) + " diff_ids");
     }
-    for (size_t i = 0; i < n_diff; ++i) {
-      const JsonValue& d = (*diff_ids)[static_cast<rapidjson::SizeType>(i)];
-      std::string diff = d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : "";
-      ARCA_RETURN_IF_ERROR(sha256HexOf(diff).status());
-      rec.add_diff_ids(diff);
-    }
-    rec.set_config_json(config_text);
-    rec.set_created(stringMember(config, "created"));
-    rec.set_os(stringMember(config, "os"));
-    rec.set_architecture(stringMember(config, "architecture"));
-    rec.set_variant(stringMember(config, "variant"));
     rec.set_manifest_digest(p.manifest_digest);
     for (const auto& t : p.tags) rec.add_repo_tags(t);
     prepared.push_back(std::move(pr));
@@ -1258,28 +1270,7 @@ std::vector<ImageStore::Distribution> ImageStore::distributions(const std::strin
 }
 
 StatusOr<ImageRecord> ImageStore::recordFromConfig(const std::string& config_json) const {
-  if (config_json.size() > kMaxJsonSize) return InvalidArgument("image config is too large");
-  ARCA_ASSIGN_OR_RETURN(rapidjson::Document config, parseJson(config_json, "image config"));
-  if (!config.IsObject()) return InvalidArgument("invalid image config: not a JSON object");
-  ImageRecord rec;
-  rec.set_id("sha256:" + sha256Hex(config_json));
-  const JsonValue* rootfs = member(config, "rootfs");
-  const JsonValue* diff_ids = rootfs ? member(*rootfs, "diff_ids") : nullptr;
-  if (diff_ids && !diff_ids->IsArray()) {
-    return InvalidArgument("invalid image config: rootfs.diff_ids is not an array");
-  }
-  if (diff_ids) {
-    for (const auto& d : diff_ids->GetArray()) {
-      std::string diff = d.IsString() ? std::string(d.GetString(), d.GetStringLength()) : "";
-      if (!sha256HexOf(diff).ok()) return InvalidArgument("invalid image config: bad diff id \"" + diff + "\"");
-      rec.add_diff_ids(diff);
-    }
-  }
-  rec.set_config_json(config_json);
-  rec.set_created(stringMember(config, "created"));
-  rec.set_os(stringMember(config, "os"));
-  rec.set_architecture(stringMember(config, "architecture"));
-  rec.set_variant(stringMember(config, "variant"));
+  ARCA_ASSIGN_OR_RETURN(ImageRecord rec, parseImageConfig(config_json));
   int64_t total = 0;
   for (const auto& chain : chainIds(rec)) {
     auto sz = layerSize(chain);

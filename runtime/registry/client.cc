@@ -1674,6 +1674,15 @@ StatusOr<std::string> Session::putManifest(const std::string& tag, const std::st
 // ---------------------------------------------------------------------------
 // login
 
+std::string serverAddressDomain(std::string address) {
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (address.rfind(scheme, 0) == 0) address.erase(0, scheme.size());
+  }
+  address.resize(std::min(address.size(), address.find('/')));
+  if (address.empty() || isDockerHub(address)) return "docker.io";
+  return address;
+}
+
 Status login(const std::string& domain, const AuthConfig& auth, const RegistryOptions& opts) {
   if (!isHeaderSafe(auth.auth) || !isHeaderSafe(auth.registry_token)) {
     return InvalidArgument("invalid registry credentials");

@@ -164,4 +164,8 @@ class Session {
 // password"); Unavailable when unreachable.
 Status login(const std::string& domain, const AuthConfig& auth, const RegistryOptions& opts);
 
+// The registry a login's server address names: "https://index.docker.io/v1/"
+// (or "") -> "docker.io"; "http://127.0.0.1:5001/" -> "127.0.0.1:5001".
+std::string serverAddressDomain(std::string address);
+
 }  // namespace arca::registry

@@ -149,3 +149,18 @@ TEST(EndpointsTest, ConfiguredInsecureRegistries) {
 
 }  // namespace
 }  // namespace arca::registry
+
+namespace arca::registry {
+namespace {
+
+TEST(ServerAddressDomainTest, NamesTheRegistry) {
+  EXPECT_EQ(serverAddressDomain(""), "docker.io");
+  EXPECT_EQ(serverAddressDomain("https://index.docker.io/v1/"), "docker.io");
+  EXPECT_EQ(serverAddressDomain("registry-1.docker.io"), "docker.io");
+  EXPECT_EQ(serverAddressDomain("http://127.0.0.1:5001/"), "127.0.0.1:5001");
+  EXPECT_EQ(serverAddressDomain("127.0.0.1:5001"), "127.0.0.1:5001");
+  EXPECT_EQ(serverAddressDomain("https://ghcr.io/v2/x"), "ghcr.io");
+}
+
+}  // namespace
+}  // namespace arca::registry
