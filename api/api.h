@@ -63,6 +63,8 @@ class ImageTransfer {
 
 void registerSystemRoutes(Router& r, ApiContext& ctx);
 void registerContainerRoutes(Router& r, ApiContext& ctx);
+// attach, resize, exec create/start/resize/inspect (api/attach_exec.cc).
+void registerAttachExecRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);
 // POST /images/create (pull; import when fromSrc is set), push, /auth, search.
 void registerRegistryRoutes(Router& r, ApiContext& ctx);

@@ -69,13 +69,6 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
   }
   if (te) return InvalidArgument("invalid type in container config");
   if (c.image().empty()) return InvalidArgument("no image specified");
-  if (c.tty()) {
-    return InvalidArgument("TTY mode (-t) is not supported yet by arca (see docs/LIMITATIONS.md)");
-  }
-  if (c.open_stdin() || c.attach_stdin()) {
-    return InvalidArgument(
-        "interactive stdin (-i) is not supported yet by arca (see docs/LIMITATIONS.md)");
-  }
   if (c.has_stop_timeout() && c.stop_timeout() < -1) {
     return InvalidArgument("invalid stop timeout");
   }

@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/container_config.h"
+#include "api/container_util.h"
 #include "api/json.h"
 #include "api/logs.h"
 #include "api/summaries.h"
@@ -868,46 +869,6 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (!w.clientGone()) w.end();
 }
 
-void attachContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
-  std::string id;
-  if (!resolve(ctx, req, w, &id)) return;
-  if (req.queryBool("stdin")) {
-    bool open_stdin = field<bool>(ctx, id, false, [](const v1::Container& c) { return c.config().open_stdin(); });
-    if (open_stdin) {
-      return sendError(w, InvalidArgument("attaching stdin is not supported yet by arca"));
-    }
-  }
-  bool out = req.queryBool("stdout"), err = req.queryBool("stderr");
-  bool stream = req.queryBool("stream"), logs = req.queryBool("logs");
-  bool tty = field<bool>(ctx, id, false, [](const v1::Container& c) { return c.config().tty(); });
-  uint64_t exits = exitCount(ctx, id);
-  int fd = openLog(ctx, id);
-  if (fd < 0) return sendError(w, Internal("cannot open the container's log"));
-  LogTail reader(fd);
-  if (!logs) reader.seekEnd();
-  w.hijack(tty ? "application/vnd.docker.raw-stream" : muxContentType(req));
-  auto pump = [&]() {
-    std::vector<LogEntry> more;
-    reader.poll(&more);
-    std::string buf;
-    for (const auto& e : more) {
-      if ((e.stream == 1 && !out) || (e.stream == 2 && !err)) continue;
-      buf += frame(e, false, tty);
-    }
-    return buf.empty() || w.write(buf);
-  };
-  bool ok = pump();
-  if (stream) {
-    while (ok) {
-      bool exited = ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 50);
-      ok = pump();
-      if (exited || w.clientGone()) break;
-    }
-  }
-  ::close(fd);
-  w.close();
-}
-
 void renameContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   auto name = req.queryParam("name").value_or("");
   if (name.empty()) return sendError(w, InvalidArgument("Neither old nor new names may be empty"));
@@ -957,6 +918,16 @@ void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Containe
   j.EndObject();
 }
 
+// Shared with the other container handler files (api/container_util.h).
+std::string attachContentType(const Request& req) { return muxContentType(req); }
+bool resolveContainerId(ApiContext& ctx, Request& req, ResponseWriter& w, std::string* id) {
+  return resolve(ctx, req, w, id);
+}
+int openContainerLog(ApiContext& ctx, const std::string& id) { return openLog(ctx, id); }
+std::string logEntryFrame(const LogEntry& e, bool timestamps, bool tty) {
+  return frame(e, timestamps, tty);
+}
+
 void registerContainerRoutes(Router& r, ApiContext& ctx) {
   auto bind = [&ctx](void (*fn)(ApiContext&, Request&, ResponseWriter&)) {
     return [&ctx, fn](Request& q, ResponseWriter& w) { fn(ctx, q, w); };
@@ -970,7 +941,6 @@ void registerContainerRoutes(Router& r, ApiContext& ctx) {
   r.add("POST", "/containers/{id}/kill", bind(killContainer));
   r.add("POST", "/containers/{id}/wait", bind(waitContainer));
   r.add("GET", "/containers/{id}/logs", bind(containerLogs));
-  r.add("POST", "/containers/{id}/attach", bind(attachContainer));
   r.add("POST", "/containers/{id}/rename", bind(renameContainer));
   r.add("DELETE", "/containers/{id}", bind(deleteContainer));
   r.add("POST", "/containers/prune", bind(pruneContainers));

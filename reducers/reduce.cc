@@ -143,6 +143,13 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_exit_count(c->exit_count() + 1);
       c->set_stop_requested(false);
       c->set_start_pending(false);
+      // The sandbox is gone, and with it every exec still running in it.
+      for (auto& [xid, x] : *s.mutable_execs()) {
+        if (x.config().container_id() == c->id() && x.running()) {
+          x.set_running(false);
+          x.set_pid(0);
+        }
+      }
       break;
     }
     case Event::kContainerReattached: {
@@ -162,6 +169,9 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       const auto& id = e.container_removed().id();
       auto it = s.mutable_containers()->find(id);
       if (it == s.mutable_containers()->end()) break;
+      for (auto x = s.mutable_execs()->begin(); x != s.mutable_execs()->end();) {
+        x = x->second.config().container_id() == id ? s.mutable_execs()->erase(x) : std::next(x);
+      }
       auto n = s.mutable_names()->find(it->second.name());
       if (n != s.mutable_names()->end() && n->second == id) s.mutable_names()->erase(n);
       s.mutable_containers()->erase(it);
@@ -174,6 +184,38 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       s.mutable_names()->erase(c->name());
       c->set_name(ev.new_name());
       (*s.mutable_names())[ev.new_name()] = ev.id();
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void reduceExec(v1::State& s, const v1::Envelope& env) {
+  const Event& e = env.event();
+  switch (e.kind_case()) {
+    case Event::kExecCreated: {
+      v1::Exec x;
+      *x.mutable_config() = e.exec_created();
+      (*s.mutable_execs())[e.exec_created().exec_id()] = std::move(x);
+      break;
+    }
+    case Event::kExecStarted: {
+      auto it = s.mutable_execs()->find(e.exec_started().exec_id());
+      if (it == s.mutable_execs()->end()) break;
+      it->second.set_started(true);
+      it->second.set_running(true);
+      it->second.set_pid(e.exec_started().pid());
+      break;
+    }
+    case Event::kExecExited: {
+      auto it = s.mutable_execs()->find(e.exec_exited().exec_id());
+      if (it == s.mutable_execs()->end()) break;
+      it->second.set_started(true);
+      it->second.set_running(false);
+      it->second.set_pid(0);
+      it->second.set_has_exit_code(true);
+      it->second.set_exit_code(e.exec_exited().exit_code());
       break;
     }
     default:
@@ -293,7 +335,9 @@ void reduce(v1::State& state, const v1::Envelope& env) {
     reduceContainer(state, env);
   } else if (k >= 30 && k < 50) {
     reduceImage(state, env);
-  } else if (k >= 50 && k < 90) {
+  } else if (k >= 80 && k < 90) {
+    reduceExec(state, env);
+  } else if (k >= 50 && k < 80) {
     reduceNetworkVolume(state, env);
   }
 }

@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 
@@ -19,6 +20,21 @@ Executor::~Executor() { stop(); }
 
 std::string Executor::logPath(const std::string& id) const {
   return opts_.containers_dir + "/" + id + "/" + id + "-json.log";
+}
+
+uint64_t Executor::onNextStart(const std::string& id, std::function<void()> fn) {
+  std::lock_guard<std::mutex> lk(mu_);
+  uint64_t token = next_before_start_++;
+  before_start_[id][token] = std::move(fn);
+  return token;
+}
+
+void Executor::cancelOnNextStart(const std::string& id, uint64_t token) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = before_start_.find(id);
+  if (it == before_start_.end()) return;
+  it->second.erase(token);
+  if (it->second.empty()) before_start_.erase(it);
 }
 
 void Executor::start() {
@@ -121,6 +137,8 @@ void Executor::onEvent(const v1::Envelope& env) {
 void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart) {
   SandboxSpec spec;
   v1::ImageRecord image;
+  bool cfg_tty = false, cfg_open_stdin = false;
+  uint32_t console_h = 0, console_w = 0;
   bool found = engine_->read([&](const v1::State& s) {
     auto it = s.containers().find(id);
     if (it == s.containers().end()) return false;
@@ -134,6 +152,12 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     spec.hostname = c.config().hostname().empty() ? id.substr(0, 12) : c.config().hostname();
     spec.network_mode = c.host_config().network_mode();
     spec.readonly_rootfs = c.host_config().readonly_rootfs();
+    cfg_tty = c.config().tty();
+    cfg_open_stdin = c.config().open_stdin();
+    if (c.host_config().console_size_size() == 2) {
+      console_h = static_cast<uint32_t>(std::max(0, c.host_config().console_size(0)));
+      console_w = static_cast<uint32_t>(std::max(0, c.host_config().console_size(1)));
+    }
     auto img = s.images().find(c.image_id());
     if (img != s.images().end()) image = img->second.record();
     return true;
@@ -168,7 +192,22 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   if (!dirs.ok()) return fail(dirs.status().message());
   spec.lower_dirs = *dirs;
 
-  auto r = driver_->start(spec);
+  spec.tty = cfg_tty;
+  spec.open_stdin = cfg_open_stdin;
+  spec.console_height = console_h;
+  spec.console_width = console_w;
+  auto r = driver_->start(spec, [this, &id] {
+    std::map<uint64_t, std::function<void()>> fns;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = before_start_.find(id);
+      if (it != before_start_.end()) {
+        fns.swap(it->second);
+        before_start_.erase(it);
+      }
+    }
+    for (auto& [token, fn] : fns) fn();
+  });
   if (!r.ok()) {
     Status cst = driver_->cleanup(id);
     (void)cst;

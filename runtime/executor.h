@@ -53,6 +53,15 @@ class Executor {
   // The json-file log of a container.
   std::string logPath(const std::string& id) const;
 
+  // Runs `fn` at the container's next start, once its sandbox is up and
+  // before its process starts (on the start's thread, which waits for it):
+  // attach streams opened there see all of the output (docker run -it,
+  // docker start -a). Returns a token for cancelOnNextStart().
+  uint64_t onNextStart(const std::string& id, std::function<void()> fn);
+  void cancelOnNextStart(const std::string& id, uint64_t token);
+
+  SandboxDriver* driver() const { return driver_; }
+
  private:
   void onEvent(const v1::Envelope& env);
   void post(const std::string& id, std::function<void()> task);
@@ -75,6 +84,8 @@ class Executor {
   std::condition_variable idle_cv_;
   std::map<std::string, std::deque<std::function<void()>>> strands_;
   std::set<std::string> watching_;  // containers with an exit watcher
+  std::map<std::string, std::map<uint64_t, std::function<void()>>> before_start_;
+  uint64_t next_before_start_ = 1;
   int threads_ = 0;                 // strand + helper threads alive
   std::atomic<bool> stopping_{false};
 };

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,57 @@ struct SandboxSpec {
   std::string log_path;                 // json-file log (the agent appends to it)
   std::string network_mode = "none";    // only "none" in this slice
   bool readonly_rootfs = false;
+  bool tty = false;         // the init gets a terminal (Config.Tty)
+  bool open_stdin = false;  // its stdin stays open for attached clients (Config.OpenStdin)
+  uint32_t console_width = 0;   // the terminal's initial size (HostConfig.ConsoleSize)
+  uint32_t console_height = 0;
+};
+
+// A process started in a running sandbox (docker exec).
+struct ExecProcess {
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // complete: the container's + the exec's
+  std::string cwd;               // "" -> the container's working directory
+  std::string user;              // resolved inside the sandbox
+  bool tty = false;
+  bool open_stdin = false;
+  bool privileged = false;
+  uint32_t width = 0;
+  uint32_t height = 0;
+};
+
+struct AttachOptions {
+  std::string exec_id;  // "" = the container's init
+  bool stdin = false;
+  bool stdout = true;
+  bool stderr = true;
+  bool start_exec = false;  // start exec `exec_id` with the stream attached
+  ExecProcess exec;
+};
+
+// What an attached stream yields.
+struct IoEvent {
+  enum class Kind { kOpened, kOutput, kExit } kind = Kind::kOutput;
+  int stream = 1;  // kOutput: 1 stdout (or the terminal), 2 stderr
+  std::string data;
+  int32_t exit_code = 0;  // kExit
+  int32_t pid = 0;        // kOpened: the process's pid once known (0: not yet)
+};
+
+// One attached stream to a process in a sandbox. read() runs on one thread,
+// writeStdin()/closeStdin()/detach() on one other; cancel() on any.
+class IoStream {
+ public:
+  virtual ~IoStream() = default;
+  // The next event; false once the stream is over (then finish()).
+  virtual bool read(IoEvent* ev) = 0;
+  virtual bool writeStdin(std::string_view data) = 0;
+  virtual bool closeStdin() = 0;
+  // Detaches (the process keeps running); read() ends after what is queued.
+  virtual void detach() = 0;
+  virtual void cancel() = 0;
+  // After read() returned false: why the stream ended.
+  virtual Status finish() = 0;
 };
 
 struct StartResult {
@@ -54,7 +106,11 @@ class SandboxDriver {
   // container's process. On failure nothing is left running; the error text
   // says what failed, with Docker's wording where clients match on it
   // ("exec: \"nope\": executable file not found in $PATH").
-  virtual StatusOr<StartResult> start(const SandboxSpec& spec) = 0;
+  // `before_start` runs once the agent is up, before the process starts
+  // (attach streams opened there see all of the process's output).
+  virtual StatusOr<StartResult> start(const SandboxSpec& spec,
+                                      const std::function<void()>& before_start) = 0;
+  StatusOr<StartResult> start(const SandboxSpec& spec) { return start(spec, [] {}); }
   // Sends `signal` to the container's init. NotFound if no sandbox.
   virtual Status signal(const std::string& id, int signal) = 0;
   // Blocks until the process has exited and its output is flushed to the log.
@@ -67,6 +123,19 @@ class SandboxDriver {
   // Removes everything of the container on disk (writable layer, bundle).
   // Idempotent. The log file is removed by the caller.
   virtual Status remove(const std::string& id) = 0;
+  // Attaches to the init or an exec (or starts an exec attached). NotFound
+  // without a sandbox; FailedPrecondition when it does not run.
+  virtual StatusOr<std::unique_ptr<IoStream>> attach(const std::string& id,
+                                                     const AttachOptions& options) = 0;
+  // Starts exec `exec_id` detached; returns its pid.
+  virtual StatusOr<int32_t> exec(const std::string& id, const std::string& exec_id,
+                                 const ExecProcess& process) = 0;
+  // Blocks until exec `exec_id` has ended; its exit code.
+  virtual StatusOr<int32_t> execWait(const std::string& id, const std::string& exec_id) = 0;
+  // The terminal size of the init ("") or an exec. FailedPrecondition
+  // without a terminal.
+  virtual Status resize(const std::string& id, const std::string& exec_id, uint32_t width,
+                        uint32_t height) = 0;
   // Runtime name for /info ("runc").
   virtual std::string name() const = 0;
 };

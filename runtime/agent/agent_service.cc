@@ -1,5 +1,9 @@
 #include "runtime/agent/agent_service.h"
 
+#include <deque>
+#include <memory>
+#include <mutex>
+
 namespace arca::agent {
 namespace {
 
@@ -17,6 +21,9 @@ grpc::Status toGrpc(const arca::Status& s) {
     case Code::kFailedPrecondition:
       code = grpc::StatusCode::FAILED_PRECONDITION;
       break;
+    case Code::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
     case Code::kCanceled:
       code = grpc::StatusCode::CANCELLED;
       break;
@@ -33,9 +40,9 @@ grpc::Status toGrpc(const arca::Status& s) {
 
 }  // namespace
 
-grpc::Status AgentService::Start(grpc::ServerContext*, const v1::StartRequest*,
+grpc::Status AgentService::Start(grpc::ServerContext*, const v1::StartRequest* req,
                                  v1::StartResponse* resp) {
-  auto pid = supervisor_->start();
+  auto pid = supervisor_->start(req->open_stdin(), req->width(), req->height());
   if (!pid.ok()) return toGrpc(pid.status());
   resp->set_pid(*pid);
   return grpc::Status::OK;
@@ -120,6 +127,257 @@ grpc::Status AgentService::Shutdown(grpc::ServerContext*, const v1::ShutdownRequ
                                     v1::ShutdownResponse*) {
   supervisor_->shutdown();
   return grpc::Status::OK;
+}
+
+namespace {
+
+ExecOptions execOptions(const v1::ExecSpec& s) {
+  ExecOptions o;
+  o.args.assign(s.args().begin(), s.args().end());
+  o.env.assign(s.env().begin(), s.env().end());
+  o.cwd = s.cwd();
+  o.user = s.user();
+  o.tty = s.tty();
+  o.open_stdin = s.open_stdin();
+  o.privileged = s.privileged();
+  o.width = s.width();
+  o.height = s.height();
+  return o;
+}
+
+// One Attach stream. The supervisor's loop pushes output through the
+// OutputSink face (AttachSink, shared so that it may outlive the reactor);
+// gRPC drives reads and writes one at a time. Finish() runs exactly once.
+class AttachReactor;
+
+class AttachSink final : public OutputSink {
+ public:
+  AttachSink(Supervisor* sup, AttachReactor* r) : sup_(sup), reactor_(r) {}
+  void output(int stream, std::string_view data) override;
+  void exited(int exit_code) override;
+  size_t backlog() const override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    return queued_bytes_;
+  }
+
+  // Reactor side.
+  void push(v1::AttachResponse resp, bool last);
+  void onWriteDone(bool ok);
+  void finish(const grpc::Status& st);  // ends the stream after what is queued
+  void resumeRead();
+  void reactorGone() {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  void startNextLocked();
+
+  Supervisor* sup_;
+  mutable std::recursive_mutex mu_;
+  AttachReactor* reactor_;
+  std::deque<v1::AttachResponse> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool finished_ = false;
+  grpc::Status final_;
+};
+
+class AttachReactor final : public grpc::ServerBidiReactor<v1::AttachRequest, v1::AttachResponse> {
+ public:
+  explicit AttachReactor(Supervisor* sup) : sup_(sup) {
+    sink_ = std::make_shared<AttachSink>(sup, this);
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed or went away: detach, end after what is queued.
+      if (opened_) sup_->detach(exec_id_, sink_.get());
+      sink_->finish(opened_ ? grpc::Status::OK
+                            : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no open message"));
+      return;
+    }
+    if (!opened_) {
+      if (!req_.has_open()) {
+        sink_->finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "the first message must be open"));
+        return;
+      }
+      const auto& o = req_.open();
+      exec_id_ = o.exec_id();
+      opened_ = true;
+      // Queued before the sink can receive output: "opened" comes first.
+      v1::AttachResponse first;
+      first.set_opened_pid(0);
+      sink_->push(first, false);
+      if (o.has_start_exec()) {
+        auto pid = sup_->exec(exec_id_, execOptions(o.start_exec()), sink_, o.stdout(), o.stderr());
+        if (!pid.ok()) {
+          sink_->finish(toGrpc(pid.status()));
+          return;
+        }
+        // The pid follows (the exec may have printed already).
+        v1::AttachResponse pid_msg;
+        pid_msg.set_opened_pid(*pid);
+        sink_->push(pid_msg, false);
+      } else {
+        auto st = sup_->attach(exec_id_, sink_, o.stdout(), o.stderr());
+        if (!st.ok()) {
+          sink_->finish(toGrpc(st));
+          return;
+        }
+      }
+      StartRead(&req_);
+      return;
+    }
+    if (req_.has_stdin()) {
+      size_t queued = sup_->writeStdin(exec_id_, req_.stdin());
+      if (queued >= kStdinHighWater) {
+        std::weak_ptr<AttachSink> weak = sink_;
+        sup_->addStdinWaiter(exec_id_, [weak] {
+          if (auto s = weak.lock()) s->resumeRead();
+        });
+        return;
+      }
+    } else if (req_.close_stdin()) {
+      sup_->closeStdin(exec_id_);
+    }
+    StartRead(&req_);
+  }
+
+  void OnWriteDone(bool ok) override { sink_->onWriteDone(ok); }
+  void readNext() { StartRead(&req_); }
+
+  void OnCancel() override {
+    if (opened_) sup_->detach(exec_id_, sink_.get());
+    sink_->finish(grpc::Status(grpc::StatusCode::CANCELLED, "attach cancelled"));
+  }
+
+  void OnDone() override {
+    sink_->reactorGone();
+    if (opened_) sup_->detach(exec_id_, sink_.get());
+    delete this;
+  }
+
+ private:
+  Supervisor* sup_;
+  std::shared_ptr<AttachSink> sink_;
+  v1::AttachRequest req_;
+  bool opened_ = false;
+  std::string exec_id_;
+};
+
+void AttachSink::resumeRead() {
+  std::lock_guard<std::recursive_mutex> lk(mu_);
+  if (reactor_ != nullptr && !finished_) reactor_->readNext();
+}
+
+void AttachSink::output(int stream, std::string_view data) {
+  v1::AttachResponse r;
+  r.mutable_output()->set_stream(stream);
+  r.mutable_output()->set_data(data.data(), data.size());
+  push(std::move(r), false);
+}
+
+void AttachSink::exited(int exit_code) {
+  v1::AttachResponse r;
+  r.mutable_exit()->set_exit_code(exit_code);
+  push(std::move(r), true);
+}
+
+void AttachSink::push(v1::AttachResponse resp, bool last) {
+  std::lock_guard<std::recursive_mutex> lk(mu_);
+  if (finishing_ || reactor_ == nullptr) return;
+  queued_bytes_ += resp.output().data().size();
+  queue_.push_back(std::move(resp));
+  if (last) {
+    finishing_ = true;
+    final_ = grpc::Status::OK;
+  }
+  startNextLocked();
+}
+
+void AttachSink::startNextLocked() {
+  if (writing_ || reactor_ == nullptr || finished_) return;
+  if (queue_.empty()) {
+    if (finishing_) {
+      finished_ = true;
+      reactor_->Finish(final_);
+    }
+    return;
+  }
+  writing_ = true;
+  reactor_->StartWrite(&queue_.front());
+}
+
+void AttachSink::onWriteDone(bool ok) {
+  bool drained;
+  {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    writing_ = false;
+    if (!queue_.empty()) {
+      queued_bytes_ -= queue_.front().output().data().size();
+      queue_.pop_front();
+    }
+    if (!ok) {
+      // The client is gone: drop the rest.
+      queue_.clear();
+      queued_bytes_ = 0;
+      finishing_ = true;
+      final_ = grpc::Status(grpc::StatusCode::CANCELLED, "client gone");
+    }
+    drained = queued_bytes_ < kSinkHighWater / 2;
+    startNextLocked();
+  }
+  if (drained) sup_->wake();
+}
+
+void AttachSink::finish(const grpc::Status& st) {
+  std::lock_guard<std::recursive_mutex> lk(mu_);
+  if (finishing_) return;
+  finishing_ = true;
+  final_ = st;
+  startNextLocked();
+}
+
+// One pending ExecWait.
+class ExecWaitReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::Status AgentService::Exec(grpc::ServerContext*, const v1::ExecRequest* req,
+                                v1::ExecResponse* resp) {
+  auto pid = supervisor_->exec(req->exec_id(), execOptions(req->spec()), nullptr, false, false);
+  if (!pid.ok()) return toGrpc(pid.status());
+  resp->set_pid(*pid);
+  return grpc::Status::OK;
+}
+
+grpc::ServerBidiReactor<v1::AttachRequest, v1::AttachResponse>* AgentService::Attach(
+    grpc::CallbackServerContext*) {
+  return new AttachReactor(supervisor_);
+}
+
+grpc::Status AgentService::Resize(grpc::ServerContext*, const v1::ResizeRequest* req,
+                                  v1::ResizeResponse*) {
+  return toGrpc(supervisor_->resize(req->exec_id(), req->width(), req->height()));
+}
+
+grpc::ServerUnaryReactor* AgentService::ExecWait(grpc::CallbackServerContext*,
+                                                 const v1::ExecWaitRequest* req,
+                                                 v1::ExecWaitResponse* resp) {
+  auto* reactor = new ExecWaitReactor();
+  auto st = supervisor_->addExecWaiter(req->exec_id(), [reactor, resp](int code) {
+    resp->set_exit_code(code);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!st.ok()) reactor->Finish(toGrpc(st));
+  return reactor;
 }
 
 }  // namespace arca::agent

@@ -1,8 +1,9 @@
 // gRPC face of the agent: maps arca.agent.v1.Agent onto the Supervisor.
-// Start, Signal, Status and Shutdown are short synchronous handlers on the
-// sync server's threads (bounded by a ResourceQuota). Wait is a callback
-// method: a pending Wait holds no thread, so any number of waiters (a
-// restarted arcad's among a dead one's) cannot starve the control calls.
+// Start, Signal, Status, Shutdown, Exec and Resize are short synchronous
+// handlers on the sync server's threads (bounded by a ResourceQuota). Wait,
+// ExecWait and Attach are callback methods: a pending wait or an attached
+// stream holds no thread, so any number of them (a restarted arcad's among a
+// dead one's) cannot starve the control calls.
 #pragma once
 
 #include "runtime/agent.grpc.pb.h"
@@ -10,7 +11,9 @@
 
 namespace arca::agent {
 
-class AgentService final : public v1::Agent::WithCallbackMethod_Wait<v1::Agent::Service> {
+class AgentService final
+    : public v1::Agent::WithCallbackMethod_ExecWait<
+          v1::Agent::WithCallbackMethod_Attach<v1::Agent::WithCallbackMethod_Wait<v1::Agent::Service>>> {
  public:
   explicit AgentService(Supervisor* supervisor) : supervisor_(supervisor) {}
 
@@ -24,6 +27,15 @@ class AgentService final : public v1::Agent::WithCallbackMethod_Wait<v1::Agent::
                       v1::StatusResponse* resp) override;
   grpc::Status Shutdown(grpc::ServerContext* ctx, const v1::ShutdownRequest* req,
                         v1::ShutdownResponse* resp) override;
+  grpc::Status Exec(grpc::ServerContext* ctx, const v1::ExecRequest* req,
+                    v1::ExecResponse* resp) override;
+  grpc::ServerBidiReactor<v1::AttachRequest, v1::AttachResponse>* Attach(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::Status Resize(grpc::ServerContext* ctx, const v1::ResizeRequest* req,
+                      v1::ResizeResponse* resp) override;
+  grpc::ServerUnaryReactor* ExecWait(grpc::CallbackServerContext* ctx,
+                                     const v1::ExecWaitRequest* req,
+                                     v1::ExecWaitResponse* resp) override;
 
  private:
   Supervisor* supervisor_;  // not owned; outlives the server

@@ -9,21 +9,27 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
 #include <optional>
 #include <sstream>
 
 #include "runtime/agent/json_log.h"
+#include "runtime/namespace/container_fs.h"
 #include "runtime/sandbox_driver.h"
 
 namespace arca::agent {
@@ -120,6 +126,15 @@ Status Supervisor::init() {
   rapidjson::Document doc;
   doc.Parse(config->data(), config->size());
   if (doc.HasParseError() || !doc.IsObject()) return InvalidArgument("config.json is not JSON");
+  auto proc = doc.FindMember("process");
+  if (proc != doc.MemberEnd() && proc->value.IsObject()) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    proc->value.Accept(w);
+    process_json_.assign(sb.GetString(), sb.GetSize());
+    auto term = proc->value.FindMember("terminal");
+    terminal_ = term != proc->value.MemberEnd() && term->value.IsBool() && term->value.GetBool();
+  }
   if (doc.HasMember("linux") && doc["linux"].IsObject() && doc["linux"].HasMember("cgroupsPath") &&
       doc["linux"]["cgroupsPath"].IsString()) {
     cgroups_path_ = doc["linux"]["cgroupsPath"].GetString();
@@ -136,12 +151,21 @@ Status Supervisor::init() {
   if (devnull_fd_ < 0) return Internal(errnoText("open /dev/null"));
   log_fd_ = open(opts_.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (log_fd_ < 0) return Internal(errnoText("open log " + opts_.log_path));
+  auto init = std::make_unique<Proc>();
+  init->is_init = true;
+  init->tty = terminal_;
+  procs_[""] = std::move(init);
   return Status::Ok();
 }
 
 Supervisor::~Supervisor() {
-  for (int fd : {sig_fd_, wake_fd_, log_fd_, devnull_fd_, pending_fds_[0], pending_fds_[1]}) {
+  for (int fd : {sig_fd_, wake_fd_, log_fd_, devnull_fd_}) {
     if (fd >= 0) close(fd);
+  }
+  for (auto& [id, p] : procs_) {
+    for (int fd : {p->out_fd, p->err_fd, p->in_fd, p->tty_fd}) {
+      if (fd >= 0) close(fd);
+    }
   }
 }
 
@@ -257,15 +281,160 @@ void Supervisor::failStartLocked(const std::string& message) {
 }
 
 Status Supervisor::failStart(const std::string& message) {
+  std::vector<Sink> sinks;
+  int code;
   {
     std::lock_guard<std::mutex> lk(mu_);
     failStartLocked(message);
+    Proc& init = *procs_[""];
+    init.finished = true;
+    init.exit_code = exit_code_;
+    sinks.swap(init.sinks);
+    code = exit_code_;
   }
+  for (auto& s : sinks) s.sink->exited(code);
   notifyWaiters();
   return Internal(message);
 }
 
-StatusOr<int32_t> Supervisor::start() {
+namespace {
+
+// A listening unix socket for the runtime's --console-socket.
+int listenUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    close(fd);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 1) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+void setWinsize(int fd, uint32_t width, uint32_t height) {
+  if (fd < 0 || width == 0 || height == 0) return;
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(std::min<uint32_t>(width, 65535));
+  ws.ws_row = static_cast<unsigned short>(std::min<uint32_t>(height, 65535));
+  ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+void closeFd(int* fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+// Accepts the terminal master the runtime sends to a --console-socket.
+int receiveConsole(int listen_fd) {
+  // The runtime connected and sent the master before it exited: both are
+  // queued on the listening socket by now.
+  pollfd pfd{listen_fd, POLLIN, 0};
+  if (poll(&pfd, 1, 5000) <= 0) return -1;
+  int conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) return -1;
+  char data[256];
+  iovec iov{data, sizeof data};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  int master = -1;
+  ssize_t n;
+  while ((n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n >= 0) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        memcpy(&master, CMSG_DATA(c), sizeof(int));
+      }
+    }
+  }
+  close(conn);
+  return master;
+}
+
+// The stdio of a process the runtime starts: pipes (the runtime hands its
+// own stdio to the process), or a terminal whose master the runtime sends to
+// a console socket. Whatever is not handed over is closed on destruction.
+struct Stdio {
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1};
+  int console_listen = -1;
+  int master = -1;
+  std::string console_path;
+
+  ~Stdio() {
+    for (int* fd : {&out[0], &out[1], &err[0], &err[1], &in[0], &in[1], &console_listen, &master}) {
+      closeFd(fd);
+    }
+    if (!console_path.empty()) unlink(console_path.c_str());
+  }
+  // Pipes, or the console socket (its flags appended to *args).
+  std::string open(bool tty, bool open_stdin, const std::string& socket_path,
+                   std::vector<std::string>* args) {
+    if (tty) {
+      console_path = socket_path;
+      console_listen = listenUnix(console_path);
+      if (console_listen < 0) return errnoText("console socket " + console_path);
+      args->insert(args->end(), {"--console-socket", console_path});
+      return "";
+    }
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+        (open_stdin && pipe2(in, O_CLOEXEC) != 0)) {
+      return errnoText("pipe");
+    }
+    return "";
+  }
+  int childIn(int devnull) const { return in[0] >= 0 ? in[0] : devnull; }
+  int childOut(int devnull) const { return out[1] >= 0 ? out[1] : devnull; }
+  int childErr(int devnull) const { return err[1] >= 0 ? err[1] : devnull; }
+  void closeChildEnds() {
+    closeFd(&out[1]);
+    closeFd(&err[1]);
+    closeFd(&in[0]);
+  }
+  // After the runtime succeeded: the terminal's master, sized.
+  bool takeTerminal(uint32_t width, uint32_t height) {
+    if (console_listen < 0) return true;
+    master = receiveConsole(console_listen);
+    if (master < 0) return false;
+    setWinsize(master, width, height);
+    return true;
+  }
+  // Hands the parent ends to the loop's bookkeeping.
+  void handTo(int* out_fd, int* err_fd, int* in_fd, int* tty_fd, bool open_stdin) {
+    if (master >= 0) {
+      fcntl(master, F_SETFL, O_NONBLOCK);
+      *tty_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+      if (open_stdin) *in_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+      *out_fd = master;
+      master = -1;
+      return;
+    }
+    for (int fd : {out[0], err[0], in[1]}) {
+      if (fd >= 0) fcntl(fd, F_SETFL, O_NONBLOCK);
+    }
+    *out_fd = out[0];
+    *err_fd = err[0];
+    *in_fd = in[1];
+    out[0] = err[0] = in[1] = -1;
+  }
+};
+
+}  // namespace
+
+StatusOr<int32_t> Supervisor::start(bool open_stdin, uint32_t width, uint32_t height) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (shutting_down_) return FailedPrecondition("agent is shutting down");
@@ -277,52 +446,45 @@ StatusOr<int32_t> Supervisor::start() {
   if (t >= 0) close(t);
   unlink(pid_file_path_.c_str());
 
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    return failStart(errnoText("pipe"));
-  }
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    return failStart(errnoText("pipe"));
-  }
-  // For a container without a terminal the runtime hands its own stdio to the
-  // container's process: the pipes become the container's stdout/stderr.
-  pid_t pid = spawn(
-      runtimeArgs({"create", "--bundle", opts_.bundle, "--pid-file", pid_file_path_, opts_.id}),
-      devnull_fd_, out[1], err[1]);
-  close(out[1]);
-  close(err[1]);
+  Stdio io;
+  std::vector<std::string> args = {"create", "--bundle", opts_.bundle, "--pid-file",
+                                   pid_file_path_};
+  std::string error = io.open(terminal_, open_stdin,
+                              opts_.socket + ".c" + std::to_string(console_seq_++), &args);
+  if (!error.empty()) return failStart(error);
+  args.push_back(opts_.id);
+  pid_t pid = spawn(runtimeArgs(args), io.childIn(devnull_fd_), io.childOut(devnull_fd_),
+                    io.childErr(devnull_fd_));
+  io.closeChildEnds();
   int status = pid < 0 ? W_EXITCODE(127, 0) : waitChild(pid);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     // Whatever is in the pipes is the runtime's own complaint, not container output.
-    close(out[0]);
-    close(err[0]);
     std::string msg = lastRuntimeError(status);
     std::string prefix = opts_.runtime + " create failed";
     if (msg.compare(0, prefix.size(), prefix) != 0) msg = prefix + ": " + msg;
     runRuntime({"delete", "-f", opts_.id});
     return failStart("OCI runtime create failed: " + msg);
   }
-
   pid_t init = 0;
   if (auto text = readFile(pid_file_path_)) init = static_cast<pid_t>(atoi(text->c_str()));
-  if (init <= 0) {
-    close(out[0]);
-    close(err[0]);
+  if (!io.takeTerminal(width, height) || init <= 0) {
     runRuntime({"delete", "-f", opts_.id});
-    return failStart("OCI runtime create failed: no pid file from " + opts_.runtime);
+    return failStart("OCI runtime create failed: no " +
+                     std::string(init <= 0 ? "pid file" : "terminal") + " from " + opts_.runtime);
   }
-  fcntl(out[0], F_SETFL, O_NONBLOCK);
-  fcntl(err[0], F_SETFL, O_NONBLOCK);
   {
     std::lock_guard<std::mutex> lk(mu_);
     init_pid_ = init;
     for (const auto& [p, st] : orphans_) {
       if (p == init) onChildExitLocked(p, st);  // died before we knew its pid
     }
-    pending_fds_[0] = out[0];
-    pending_fds_[1] = err[0];
+    Proc& p = *procs_[""];
+    p.pid = init;
+    io.handTo(&p.out_fd, &p.err_fd, &p.in_fd, &p.tty_fd, open_stdin);
+    if (p.in_fd < 0) {  // no stdin: what attached clients sent goes nowhere
+      p.in_buf.clear();
+      p.in_close = false;
+    }
   }
   wake();
 
@@ -439,6 +601,17 @@ void Supervisor::onChildExitLocked(pid_t pid, int status) {
     cv_.notify_all();
     return;
   }
+  auto ex = exec_pids_.find(pid);
+  if (ex != exec_pids_.end()) {
+    Proc* p = procLocked(ex->second);
+    if (p != nullptr) {
+      p->reaped = true;
+      p->status = status;
+    }
+    exec_pids_.erase(ex);
+    wake();
+    return;
+  }
   orphans_.emplace_back(pid, status);
   if (orphans_.size() > kMaxOrphans) orphans_.pop_front();
 }
@@ -492,7 +665,7 @@ void Supervisor::writeExitFile() const {
 }
 
 void Supervisor::maybeRecordExitLocked() {
-  if (exit_recorded_ || !init_reaped_ || !relay_done_) return;
+  if (exit_recorded_ || !init_reaped_ || !procs_[""]->relay_done) return;
   exit_code_ = exitCodeOf(init_status_);
   oom_killed_ = readOomKilled();
   writeExitFile();
@@ -519,53 +692,71 @@ void Supervisor::writeLog(const std::string& data) {
   }
 }
 
+Supervisor::Proc* Supervisor::procLocked(const std::string& exec_id) {
+  auto it = procs_.find(exec_id);
+  return it == procs_.end() ? nullptr : it->second.get();
+}
+
 void Supervisor::run() {
-  struct Stream {
-    int fd = -1;
-    LineSplitter splitter;
-    int64_t flush_at_ms = 0;  // when a pending partial line is flushed; 0: none
+  // Per process, per stream: the json-file splitter (the init only) and the
+  // partial-line flush timer. Loop thread only.
+  struct Relay {
+    LineSplitter out{"stdout"};
+    LineSplitter err{"stderr"};
+    int64_t flush_at_ms = 0;
+    int64_t drain_deadline_ms = 0;
   };
-  Stream streams[2] = {{-1, LineSplitter("stdout"), 0}, {-1, LineSplitter("stderr"), 0}};
-  bool relaying = false;
-  int64_t drain_deadline_ms = 0;
-  std::string out;
+  std::map<std::string, Relay> relays;
+  std::string log_out;
   std::vector<char> buf(kReadChunk);
 
+  struct PollRef {
+    std::string id;
+    int which;  // 1 out, 2 err, 0 stdin
+  };
+  struct Delivery {
+    std::shared_ptr<OutputSink> sink;
+    int stream;
+    std::string data;
+  };
+
   for (;;) {
+    std::vector<pollfd> fds = {{sig_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    std::vector<PollRef> refs = {{"", -1}, {"", -1}};
+    int64_t now = monotonicMs();
+    int64_t next = 0;
+    auto deadline = [&](int64_t t) {
+      if (t != 0 && (next == 0 || t < next)) next = t;
+    };
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (stop_loop_) break;
-      if (pending_fds_[0] >= 0) {
-        for (int i = 0; i < 2; ++i) {
-          streams[i].fd = pending_fds_[i];
-          pending_fds_[i] = -1;
+      for (auto& [id, pp] : procs_) {
+        Proc& p = *pp;
+        if (p.finished) continue;
+        Relay& r = relays[id];
+        bool paused = false;
+        for (const auto& s : p.sinks) paused = paused || s.sink->backlog() > kSinkHighWater;
+        if (!paused) {
+          if (p.out_fd >= 0) {
+            fds.push_back({p.out_fd, POLLIN, 0});
+            refs.push_back({id, 1});
+          }
+          if (p.err_fd >= 0) {
+            fds.push_back({p.err_fd, POLLIN, 0});
+            refs.push_back({id, 2});
+          }
         }
-        relaying = true;
+        if (p.in_fd >= 0 && (!p.in_buf.empty() || p.in_close)) {
+          fds.push_back({p.in_fd, POLLOUT, 0});
+          refs.push_back({id, 0});
+        }
+        deadline(r.flush_at_ms);
+        deadline(r.drain_deadline_ms);
       }
-    }
-    pollfd fds[4];
-    int nfds = 0;
-    fds[nfds++] = {sig_fd_, POLLIN, 0};
-    fds[nfds++] = {wake_fd_, POLLIN, 0};
-    int stream_slot[2] = {-1, -1};
-    for (int i = 0; i < 2; ++i) {
-      if (streams[i].fd >= 0) {
-        stream_slot[i] = nfds;
-        fds[nfds++] = {streams[i].fd, POLLIN, 0};
-      }
-    }
-    int64_t now = monotonicMs();
-    int64_t next = 0;
-    for (const auto& s : streams) {
-      if (s.fd >= 0 && s.flush_at_ms != 0 && (next == 0 || s.flush_at_ms < next)) {
-        next = s.flush_at_ms;
-      }
-    }
-    if (drain_deadline_ms != 0 && (next == 0 || drain_deadline_ms < next)) {
-      next = drain_deadline_ms;
     }
     int timeout = next == 0 ? -1 : static_cast<int>(std::max<int64_t>(0, next - now));
-    int rc = poll(fds, static_cast<nfds_t>(nfds), timeout);
+    int rc = poll(fds.data(), static_cast<nfds_t>(fds.size()), timeout);
     if (rc < 0 && errno != EINTR) {
       fprintf(stderr, "arca-agent: %s\n", errnoText("poll").c_str());
       break;
@@ -582,64 +773,396 @@ void Supervisor::run() {
       (void)n;
     }
     int64_t now_ns = realtimeNs();
-    for (int i = 0; i < 2; ++i) {
-      Stream& s = streams[i];
-      if (rc <= 0 || stream_slot[i] < 0 || fds[stream_slot[i]].revents == 0) continue;
-      ssize_t n = read(s.fd, buf.data(), buf.size());
-      if (n > 0) {
-        s.splitter.feed(std::string_view(buf.data(), static_cast<size_t>(n)), now_ns, &out);
-        if (!s.splitter.hasPending()) {
-          s.flush_at_ms = 0;
-        } else if (s.flush_at_ms == 0) {
-          s.flush_at_ms = monotonicMs() + kPartialFlushMs;
-        }
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        s.splitter.flushPartial(now_ns, &out);
-        close(s.fd);
-        s.fd = -1;
-        s.flush_at_ms = 0;
-      }
-    }
-    now = monotonicMs();
-    for (auto& s : streams) {
-      if (s.fd >= 0 && s.flush_at_ms != 0 && now >= s.flush_at_ms) {
-        s.splitter.flushPartial(now_ns, &out);
-        s.flush_at_ms = 0;
-      }
-    }
-    if (relaying) {
-      bool reaped;
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        reaped = init_reaped_;
-      }
-      if (reaped && drain_deadline_ms == 0) drain_deadline_ms = now + kDrainAfterExitMs;
-      if (drain_deadline_ms != 0 && now >= drain_deadline_ms) {
-        // Something outside the container still holds a write end: stop waiting.
-        for (auto& s : streams) {
-          if (s.fd < 0) continue;
-          s.splitter.flushPartial(now_ns, &out);
-          close(s.fd);
-          s.fd = -1;
-        }
-      }
-    }
-    if (!out.empty()) {
-      writeLog(out);
-      out.clear();
-    }
-    if (relaying && streams[0].fd < 0 && streams[1].fd < 0) {
-      relaying = false;
-      drain_deadline_ms = 0;
+    std::vector<Delivery> deliveries;
+    std::vector<std::function<void()>> after;
+    {
       std::lock_guard<std::mutex> lk(mu_);
-      relay_done_ = true;
-      maybeRecordExitLocked();
+      now = monotonicMs();
+      for (size_t i = 2; rc > 0 && i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        Proc* p = procLocked(refs[i].id);
+        if (p == nullptr) continue;
+        Relay& r = relays[refs[i].id];
+        if (refs[i].which == 0) {
+          // Stdin: write what is queued; close once drained when asked to.
+          while (!p->in_buf.empty()) {
+            ssize_t n = write(p->in_fd, p->in_buf.data(), p->in_buf.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) break;
+            if (n <= 0) {  // the reader is gone
+              p->in_buf.clear();
+              p->in_close = true;
+              break;
+            }
+            p->in_buf.erase(0, static_cast<size_t>(n));
+          }
+          if (p->in_buf.size() < kStdinHighWater && !p->in_waiters.empty()) {
+            for (auto& w : p->in_waiters) after.push_back(std::move(w));
+            p->in_waiters.clear();
+          }
+          if (p->in_buf.empty() && p->in_close && !p->tty) closeFd(&p->in_fd);
+          continue;
+        }
+        int* fd = refs[i].which == 1 ? &p->out_fd : &p->err_fd;
+        if (*fd < 0) continue;
+        LineSplitter& split = refs[i].which == 1 ? r.out : r.err;
+        ssize_t n = read(*fd, buf.data(), buf.size());
+        if (n > 0) {
+          std::string_view data(buf.data(), static_cast<size_t>(n));
+          if (p->is_init) {
+            split.feed(data, now_ns, &log_out);
+            if (split.hasPending() && r.flush_at_ms == 0) r.flush_at_ms = now + kPartialFlushMs;
+          }
+          for (const auto& s : p->sinks) {
+            if ((refs[i].which == 1 && s.out) || (refs[i].which == 2 && s.err)) {
+              deliveries.push_back({s.sink, refs[i].which, std::string(data)});
+            }
+          }
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+          // EOF (a terminal's master reads EIO once the last slave closed).
+          if (p->is_init) split.flushPartial(now_ns, &log_out);
+          closeFd(fd);
+        }
+      }
+      // Partial lines after their quiet period; the drain bound after an exit.
+      for (auto& [id, pp] : procs_) {
+        Proc& p = *pp;
+        if (p.finished) continue;
+        Relay& r = relays[id];
+        if (r.flush_at_ms != 0 && now >= r.flush_at_ms) {
+          r.out.flushPartial(now_ns, &log_out);
+          r.err.flushPartial(now_ns, &log_out);
+          r.flush_at_ms = 0;
+        }
+        bool reaped = p.is_init ? init_reaped_ : p.reaped;
+        if (!reaped || p.pid == 0) continue;
+        if (r.drain_deadline_ms == 0) r.drain_deadline_ms = now + kDrainAfterExitMs;
+        if (now >= r.drain_deadline_ms) {
+          // Something outside the container still holds a write end: stop waiting.
+          if (p.is_init) {
+            r.out.flushPartial(now_ns, &log_out);
+            r.err.flushPartial(now_ns, &log_out);
+          }
+          closeFd(&p.out_fd);
+          closeFd(&p.err_fd);
+        }
+        if (p.out_fd >= 0 || p.err_fd >= 0) continue;
+        p.relay_done = true;
+        closeFd(&p.in_fd);
+        closeFd(&p.tty_fd);
+        if (p.is_init) {
+          maybeRecordExitLocked();
+          p.exit_code = exit_code_;
+        } else {
+          p.exit_code = exitCodeOf(p.status);
+        }
+        p.finished = true;
+        p.finished_at_ms = now;
+        relays.erase(id);
+        int code = p.exit_code;
+        for (auto& s : p.sinks) {
+          auto sink = s.sink;
+          deliveries.push_back({sink, 0, std::to_string(code)});
+        }
+        p.sinks.clear();
+        for (auto& w : p.exit_waiters) {
+          after.push_back([w = std::move(w), code] { w(code); });
+        }
+        p.exit_waiters.clear();
+        for (auto& w : p.in_waiters) after.push_back(std::move(w));
+        p.in_waiters.clear();
+      }
+      // Ended execs are kept for ExecWait a while, bounded.
+      for (auto it = procs_.begin(); it != procs_.end();) {
+        bool old = it->second->finished && !it->second->is_init &&
+                   now - it->second->finished_at_ms > 10 * 60 * 1000;
+        it = old ? procs_.erase(it) : std::next(it);
+      }
     }
+    if (!log_out.empty()) {
+      writeLog(log_out);
+      log_out.clear();
+    }
+    for (auto& d : deliveries) {
+      if (d.stream == 0) {
+        d.sink->exited(atoi(d.data.c_str()));
+      } else {
+        d.sink->output(d.stream, d.data);
+      }
+    }
+    for (auto& fn : after) fn();
     notifyWaiters();
   }
-  for (auto& s : streams) {
-    if (s.fd >= 0) close(s.fd);
+}
+
+Status Supervisor::attach(const std::string& exec_id, std::shared_ptr<OutputSink> sink,
+                          bool want_stdout, bool want_stderr) {
+  std::unique_lock<std::mutex> lk(mu_);
+  Proc* p = procLocked(exec_id);
+  if (p == nullptr) return NotFound("no such exec: " + exec_id);
+  if (p->finished || (p->is_init && phase_ == Phase::kFailed)) {
+    int code = p->is_init ? exit_code_ : p->exit_code;
+    lk.unlock();
+    sink->exited(code);
+    return Status::Ok();
   }
+  p->sinks.push_back({std::move(sink), want_stdout, want_stderr});
+  return Status::Ok();
+}
+
+void Supervisor::detach(const std::string& exec_id, const OutputSink* sink) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Proc* p = procLocked(exec_id);
+  if (p == nullptr) return;
+  auto& v = p->sinks;
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const Sink& s) { return s.sink.get() == sink; }),
+          v.end());
+  wake();  // a paused relay may continue without it
+}
+
+size_t Supervisor::writeStdin(const std::string& exec_id, std::string_view data) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Proc* p = procLocked(exec_id);
+  if (p == nullptr || p->in_close || p->finished) return 0;
+  // The init's stdin is set up by start(): bytes that come first wait for it.
+  if (p->in_fd < 0 && !(p->is_init && p->pid == 0)) return 0;
+  p->in_buf.append(data);
+  wake();
+  return p->in_buf.size();
+}
+
+void Supervisor::addStdinWaiter(const std::string& exec_id, std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    Proc* p = procLocked(exec_id);
+    if (p != nullptr && !p->finished && p->in_buf.size() >= kStdinHighWater) {
+      p->in_waiters.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void Supervisor::closeStdin(const std::string& exec_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Proc* p = procLocked(exec_id);
+  if (p == nullptr || (p->in_fd < 0 && !(p->is_init && p->pid == 0))) return;
+  p->in_close = true;
+  wake();
+}
+
+Status Supervisor::resize(const std::string& exec_id, uint32_t width, uint32_t height) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Proc* p = procLocked(exec_id);
+  if (p == nullptr) return NotFound("no such exec: " + exec_id);
+  if (!p->tty) return FailedPrecondition("the process has no terminal");
+  if (p->tty_fd < 0) return FailedPrecondition("the process is not running");
+  if (width == 0 || height == 0) return InvalidArgument("invalid terminal size");
+  setWinsize(p->tty_fd, width, height);
+  return Status::Ok();
+}
+
+Status Supervisor::addExecWaiter(const std::string& exec_id, std::function<void(int)> done) {
+  std::unique_lock<std::mutex> lk(mu_);
+  Proc* p = procLocked(exec_id);
+  if (p == nullptr || p->is_init) return NotFound("no such exec: " + exec_id);
+  if (p->finished) {
+    int code = p->exit_code;
+    lk.unlock();
+    done(code);
+    return Status::Ok();
+  }
+  p->exit_waiters.push_back(std::move(done));
+  return Status::Ok();
+}
+
+namespace {
+
+const char* const kAllCaps[] = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE"};
+
+// Every capability this agent may hand out: those of its own bounding set
+// (a host may withhold some, e.g. CAP_SYS_RESOURCE in a nested sandbox).
+std::vector<std::string> grantableCaps() {
+  uint64_t bounding = ~0ULL;
+  if (auto status = readFile("/proc/self/status")) {
+    size_t at = status->find("CapBnd:");
+    if (at != std::string::npos) bounding = strtoull(status->c_str() + at + 7, nullptr, 16);
+  }
+  std::vector<std::string> caps;
+  for (size_t i = 0; i < sizeof kAllCaps / sizeof kAllCaps[0] && i < 64; ++i) {
+    if (bounding & (1ULL << i)) caps.push_back(kAllCaps[i]);
+  }
+  return caps;
+}
+
+}  // namespace
+
+std::string Supervisor::execProcessJson(const ExecOptions& o, std::string* error) {
+  rapidjson::Document doc;
+  doc.Parse(process_json_.c_str(), process_json_.size());
+  if (doc.HasParseError() || !doc.IsObject()) doc.SetObject();
+  auto& a = doc.GetAllocator();
+  auto set = [&](const char* key, rapidjson::Value v) {
+    doc.RemoveMember(key);
+    doc.AddMember(rapidjson::Value(key, a), v, a);
+  };
+  auto strings = [&](const std::vector<std::string>& v) {
+    rapidjson::Value arr(rapidjson::kArrayType);
+    for (const auto& x : v) arr.PushBack(rapidjson::Value(x.c_str(), a), a);
+    return arr;
+  };
+  set("args", strings(o.args));
+  set("env", strings(o.env));
+  if (!o.cwd.empty()) set("cwd", rapidjson::Value(o.cwd.c_str(), a));
+  set("terminal", rapidjson::Value(o.tty));
+  doc.RemoveMember("consoleSize");
+  if (o.tty && o.width > 0 && o.height > 0) {
+    rapidjson::Value cs(rapidjson::kObjectType);
+    cs.AddMember("height", o.height, a);
+    cs.AddMember("width", o.width, a);
+    set("consoleSize", std::move(cs));
+  }
+  // The user, resolved in the container's own /etc/passwd and /etc/group.
+  auto root = runtime::RootDir::open("/proc/" + std::to_string(init_pid_) + "/root");
+  if (!root.ok()) {
+    *error = root.status().message();
+    return "";
+  }
+  auto user = runtime::resolveUser(o.user, root->readFile("/etc/passwd"),
+                                   root->readFile("/etc/group"));
+  if (!user.ok()) {
+    *error = user.status().message();
+    return "";
+  }
+  rapidjson::Value u(rapidjson::kObjectType);
+  u.AddMember("uid", user->uid, a);
+  u.AddMember("gid", user->gid, a);
+  if (!user->additional_gids.empty()) {
+    rapidjson::Value g(rapidjson::kArrayType);
+    for (uint32_t x : user->additional_gids) g.PushBack(x, a);
+    u.AddMember("additionalGids", g, a);
+  }
+  set("user", std::move(u));
+  if (o.privileged) {
+    std::vector<std::string> caps = grantableCaps();
+    rapidjson::Value c(rapidjson::kObjectType);
+    for (const char* set_name : {"bounding", "effective", "permitted"}) {
+      c.AddMember(rapidjson::Value(set_name, a), strings(caps), a);
+    }
+    set("capabilities", std::move(c));
+  }
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  doc.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+StatusOr<int32_t> Supervisor::exec(const std::string& exec_id, const ExecOptions& o,
+                                   std::shared_ptr<OutputSink> sink, bool want_stdout,
+                                   bool want_stderr) {
+  if (exec_id.empty() || exec_id.find('/') != std::string::npos || exec_id.size() > 128) {
+    return InvalidArgument("invalid exec id");
+  }
+  if (o.args.empty()) return InvalidArgument("no exec command specified");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (shutting_down_ || phase_ != Phase::kRunning || init_reaped_) {
+      return FailedPrecondition("container is not running");
+    }
+    if (procs_.count(exec_id)) return AlreadyExists("exec " + exec_id + " already exists");
+    auto p = std::make_unique<Proc>();
+    p->tty = o.tty;
+    if (sink) p->sinks.push_back({std::move(sink), want_stdout, want_stderr});
+    procs_[exec_id] = std::move(p);
+  }
+  auto fail = [&](const std::string& message) -> Status {
+    std::vector<Sink> sinks;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = procs_.find(exec_id);
+      if (it != procs_.end()) {
+        sinks = std::move(it->second->sinks);
+        procs_.erase(it);
+      }
+    }
+    (void)sinks;  // dropped: the caller reports the error instead
+    return Internal(message);
+  };
+  std::string error;
+  std::string process = execProcessJson(o, &error);
+  if (process.empty()) return fail(error);
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    seq = console_seq_++;
+  }
+  std::string process_path = opts_.bundle + "/exec-" + std::to_string(seq) + ".json";
+  std::string exec_pid_path = opts_.bundle + "/exec-" + std::to_string(seq) + ".pid";
+  {
+    int fd = open(process_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return fail(errnoText("write " + process_path));
+    bool ok = write(fd, process.data(), process.size()) == static_cast<ssize_t>(process.size());
+    close(fd);
+    if (!ok) return fail(errnoText("write " + process_path));
+  }
+  auto cleanup = [&] {
+    unlink(process_path.c_str());
+    unlink(exec_pid_path.c_str());
+  };
+  Stdio io;
+  std::vector<std::string> args = {"exec", "--detach", "--pid-file", exec_pid_path, "--process",
+                                   process_path};
+  if (o.tty) args.push_back("--tty");
+  std::string err = io.open(o.tty, o.open_stdin, opts_.socket + ".c" + std::to_string(seq), &args);
+  if (!err.empty()) {
+    cleanup();
+    return fail(err);
+  }
+  args.push_back(opts_.id);
+  pid_t pid = spawn(runtimeArgs(args), io.childIn(devnull_fd_), io.childOut(devnull_fd_),
+                    io.childErr(devnull_fd_));
+  io.closeChildEnds();
+  int status = pid < 0 ? W_EXITCODE(127, 0) : waitChild(pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string msg = lastRuntimeError(status);
+    cleanup();
+    return fail("OCI runtime exec failed: " + msg);
+  }
+  pid_t xpid = 0;
+  if (auto text = readFile(exec_pid_path)) xpid = static_cast<pid_t>(atoi(text->c_str()));
+  cleanup();
+  if (!io.takeTerminal(o.width, o.height) || xpid <= 0) {
+    return fail("OCI runtime exec failed: no " + std::string(xpid <= 0 ? "pid file" : "terminal") +
+                " from " + opts_.runtime);
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    Proc* p = procLocked(exec_id);
+    if (p != nullptr) {
+      p->pid = xpid;
+      io.handTo(&p->out_fd, &p->err_fd, &p->in_fd, &p->tty_fd, o.open_stdin);
+      bool early = false;
+      for (const auto& [op, st] : orphans_) {
+        if (op == xpid) {  // exited before we knew its pid
+          p->reaped = true;
+          p->status = st;
+          early = true;
+        }
+      }
+      if (!early) exec_pids_[xpid] = exec_id;
+    }
+  }
+  wake();
+  return static_cast<int32_t>(xpid);
 }
 
 }  // namespace arca::agent

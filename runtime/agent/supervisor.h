@@ -19,6 +19,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/status.h"
@@ -37,6 +38,35 @@ struct AgentOptions {
 };
 
 enum class Phase { kCreated, kStarting, kRunning, kExited, kFailed };
+
+// Where an attached client's output goes (an Attach stream). Called from the
+// loop thread without the supervisor's lock held; must not block.
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  // Bytes of stream 1 (stdout, or the terminal) or 2 (stderr).
+  virtual void output(int stream, std::string_view data) = 0;
+  // The process ended and all its output was delivered: the last call.
+  virtual void exited(int exit_code) = 0;
+  // Bytes queued and not yet sent: above kSinkHighWater the loop stops
+  // reading the process's output until the sink calls Supervisor::wake().
+  virtual size_t backlog() const = 0;
+};
+inline constexpr size_t kSinkHighWater = 1 << 20;
+inline constexpr size_t kStdinHighWater = 1 << 20;
+
+// An exec: a process started in the running container next to its init.
+struct ExecOptions {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd;
+  std::string user;
+  bool tty = false;
+  bool open_stdin = false;
+  bool privileged = false;
+  uint32_t width = 0;
+  uint32_t height = 0;
+};
 
 struct Snapshot {
   Phase phase = Phase::kCreated;
@@ -59,8 +89,34 @@ class Supervisor {
   void run();
 
   // `runtime create` + `runtime start`; returns the init's pid. On failure the
-  // phase is kFailed and the message is the runtime's own error.
-  StatusOr<int32_t> start();
+  // phase is kFailed and the message is the runtime's own error. With
+  // `open_stdin` the init's stdin (a pipe, or its terminal) stays open for
+  // attached clients; a terminal gets `width`x`height` when both are set.
+  StatusOr<int32_t> start(bool open_stdin = false, uint32_t width = 0, uint32_t height = 0);
+
+  // Starts exec `exec_id` (`runtime exec --detach`); `sink`, when given, is
+  // attached before the process starts. AlreadyExists for a used id,
+  // FailedPrecondition when the container does not run.
+  StatusOr<int32_t> exec(const std::string& exec_id, const ExecOptions& o,
+                         std::shared_ptr<OutputSink> sink, bool want_stdout, bool want_stderr);
+  // Attaches `sink` to the init ("") or an exec. A process that has already
+  // ended gets exited() at once. NotFound for an unknown exec.
+  Status attach(const std::string& exec_id, std::shared_ptr<OutputSink> sink, bool want_stdout,
+                bool want_stderr);
+  void detach(const std::string& exec_id, const OutputSink* sink);
+  // Queues bytes for the process's stdin; returns the bytes now queued (the
+  // caller pauses above kStdinHighWater and is resumed through
+  // addStdinWaiter). Bytes for a closed stdin are dropped.
+  size_t writeStdin(const std::string& exec_id, std::string_view data);
+  // Runs `fn` (from the loop thread) once the queue is below kStdinHighWater.
+  void addStdinWaiter(const std::string& exec_id, std::function<void()> fn);
+  // The process's stdin sees EOF once the queued bytes are written.
+  void closeStdin(const std::string& exec_id);
+  // TIOCSWINSZ on the process's terminal. FailedPrecondition without one.
+  Status resize(const std::string& exec_id, uint32_t width, uint32_t height);
+  // Runs `done(exit_code)` once exec `exec_id` has ended (at once if it has).
+  // NotFound for an unknown exec.
+  Status addExecWaiter(const std::string& exec_id, std::function<void(int)> done);
   // kill(2) on the container's init; a no-op once it has exited.
   Status signal(int sig);
   using WaitCallback = std::function<void(const Status&, const Snapshot&)>;
@@ -99,7 +155,43 @@ class Supervisor {
   bool readOomKilled() const;
   void writeExitFile() const;
   void writeLog(const std::string& data);
+
+ public:
+  // Wakes the loop (sinks call it when their backlog drained).
   void wake();
+
+ private:
+  struct Sink {
+    std::shared_ptr<OutputSink> sink;
+    bool out = true;
+    bool err = true;
+  };
+  // The stdio of one process: the init ("") or an exec.
+  struct Proc {
+    bool tty = false;
+    bool is_init = false;
+    int out_fd = -1;  // read ends handed to the loop (a terminal: its master)
+    int err_fd = -1;
+    int in_fd = -1;   // stdin write end (a terminal: a dup of the master); -1 closed
+    int tty_fd = -1;  // the master, for resize
+    bool fds_handed = false;  // the loop has taken out_fd/err_fd
+    std::string in_buf;
+    bool in_close = false;
+    std::vector<std::function<void()>> in_waiters;
+    std::vector<Sink> sinks;
+    pid_t pid = 0;
+    bool reaped = false;
+    int status = 0;
+    bool relay_done = false;
+    bool finished = false;
+    int exit_code = 0;
+    int64_t finished_at_ms = 0;
+    std::vector<std::function<void(int)>> exit_waiters;
+  };
+  Proc* procLocked(const std::string& exec_id);
+  void finishExecLocked(const std::string& exec_id, Proc& p,
+                        std::vector<std::function<void()>>* after);
+  std::string execProcessJson(const ExecOptions& o, std::string* error);
 
   AgentOptions opts_;
   std::string runtime_path_;
@@ -121,8 +213,6 @@ class Supervisor {
   bool init_reaped_ = false;
   int init_status_ = 0;
   int64_t finished_ns_ = 0;
-  int pending_fds_[2] = {-1, -1};  // stdout, stderr read ends handed to the loop
-  bool relay_done_ = false;
   bool exit_recorded_ = false;
   int32_t exit_code_ = 0;
   bool oom_killed_ = false;
@@ -134,6 +224,11 @@ class Supervisor {
   std::set<pid_t> watched_;                    // runtime invocations being waited for
   std::map<pid_t, int> child_status_;          // their statuses, until waitChild takes them
   std::deque<std::pair<pid_t, int>> orphans_;  // other reaped pids (bounded)
+  std::map<std::string, std::unique_ptr<Proc>> procs_;  // "" = the init
+  std::map<pid_t, std::string> exec_pids_;               // running execs by pid
+  std::string process_json_;  // config.json's "process", the base of every exec
+  bool terminal_ = false;     // config.json asks for a terminal for the init
+  uint64_t console_seq_ = 0;
 };
 
 }  // namespace arca::agent

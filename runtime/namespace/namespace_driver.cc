@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -454,7 +455,8 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   }
   OciConfigInput in;
   in.args = spec.args;
-  in.env = dockerEnvironment(spec.env, hostname);
+  in.env = dockerEnvironment(spec.env, hostname, spec.tty);
+  in.terminal = spec.tty;
   in.cwd = spec.cwd.empty() ? "/" : spec.cwd;
   if (in.cwd.front() != '/') {
     return InvalidArgument("the working directory '" + in.cwd +
@@ -665,7 +667,8 @@ Status NamespaceDriver::startFailed(const std::string& id, Status error) {
   return error;
 }
 
-StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
+StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
+                                             const std::function<void()>& before_start) {
   if (!validId(spec.id)) return InvalidArgument("invalid container id " + spec.id);
   if (!spec.network_mode.empty() && spec.network_mode != "none") {
     return NotImplemented("network mode " + spec.network_mode + " is not supported yet");
@@ -693,6 +696,7 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
   std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
   if (Status s = prepareBundle(spec, hostname); !s.ok()) return startFailed(spec.id, s);
   if (Status s = spawnAgent(spec); !s.ok()) return startFailed(spec.id, s);
+  before_start();
 
   v1::StartResponse resp;
   grpc::Status st;
@@ -703,6 +707,9 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
     v1::StartRequest req;
+    req.set_open_stdin(spec.open_stdin);
+    req.set_width(spec.console_width);
+    req.set_height(spec.console_height);
     st = stub->Start(&ctx, req, &resp);
   }
   if (!st.ok()) {
@@ -864,6 +871,187 @@ Status NamespaceDriver::cleanup(const std::string& id) {
 Status NamespaceDriver::remove(const std::string& id) {
   ARCA_RETURN_IF_ERROR(cleanup(id));
   return removeTree(layerDir(id));
+}
+
+}  // namespace arca::runtime
+
+namespace arca::runtime {
+namespace {
+
+Status fromGrpc(const grpc::Status& st, const std::string& what) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::OK:
+      return Status::Ok();
+    case grpc::StatusCode::NOT_FOUND:
+      return NotFound(st.error_message());
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return FailedPrecondition(st.error_message());
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return InvalidArgument(st.error_message());
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return AlreadyExists(st.error_message());
+    case grpc::StatusCode::CANCELLED:
+      return Canceled(st.error_message());
+    case grpc::StatusCode::UNAVAILABLE:
+      return Unavailable(what + ": arca-agent unreachable: " + st.error_message());
+    default:
+      return Internal(st.error_message());
+  }
+}
+
+void toProto(const ExecProcess& p, v1::ExecSpec* out) {
+  for (const auto& a : p.args) out->add_args(a);
+  for (const auto& e : p.env) out->add_env(e);
+  out->set_cwd(p.cwd);
+  out->set_user(p.user);
+  out->set_tty(p.tty);
+  out->set_open_stdin(p.open_stdin);
+  out->set_privileged(p.privileged);
+  out->set_width(p.width);
+  out->set_height(p.height);
+}
+
+class AgentIoStream final : public IoStream {
+ public:
+  explicit AgentIoStream(const std::string& socket)
+      : stub_(v1::Agent::NewStub(agentChannel(socket))) {
+    rw_ = stub_->Attach(&ctx_);
+  }
+  ~AgentIoStream() override {
+    if (!finished_) {
+      ctx_.TryCancel();
+      v1::AttachResponse r;
+      while (rw_->Read(&r)) {
+      }
+      rw_->Finish();
+    }
+  }
+
+  bool open(const AttachOptions& o) {
+    v1::AttachRequest req;
+    auto* op = req.mutable_open();
+    op->set_exec_id(o.exec_id);
+    op->set_stdin(o.stdin);
+    op->set_stdout(o.stdout);
+    op->set_stderr(o.stderr);
+    if (o.start_exec) toProto(o.exec, op->mutable_start_exec());
+    return rw_->Write(req);
+  }
+
+  bool read(IoEvent* ev) override {
+    v1::AttachResponse r;
+    if (!rw_->Read(&r)) return false;
+    if (r.has_output()) {
+      ev->kind = IoEvent::Kind::kOutput;
+      ev->stream = r.output().stream();
+      ev->data = std::move(*r.mutable_output()->mutable_data());
+    } else if (r.has_exit()) {
+      ev->kind = IoEvent::Kind::kExit;
+      ev->exit_code = r.exit().exit_code();
+    } else {
+      ev->kind = IoEvent::Kind::kOpened;
+      ev->pid = r.opened_pid();
+    }
+    return true;
+  }
+  bool writeStdin(std::string_view data) override {
+    std::lock_guard<std::mutex> lk(write_mu_);
+    if (writes_done_) return false;
+    v1::AttachRequest req;
+    req.set_stdin(std::string(data));
+    return rw_->Write(req);
+  }
+  bool closeStdin() override {
+    std::lock_guard<std::mutex> lk(write_mu_);
+    if (writes_done_) return false;
+    v1::AttachRequest req;
+    req.set_close_stdin(true);
+    return rw_->Write(req);
+  }
+  void detach() override {
+    std::lock_guard<std::mutex> lk(write_mu_);
+    if (writes_done_) return;
+    writes_done_ = true;
+    rw_->WritesDone();
+  }
+  void cancel() override { ctx_.TryCancel(); }
+  Status finish() override {
+    std::lock_guard<std::mutex> lk(write_mu_);  // no Write() runs beside Finish()
+    writes_done_ = true;
+    finished_ = true;
+    return fromGrpc(rw_->Finish(), "attach");
+  }
+
+ private:
+  std::unique_ptr<v1::Agent::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AttachRequest, v1::AttachResponse>> rw_;
+  std::mutex write_mu_;
+  bool writes_done_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<IoStream>> NamespaceDriver::attach(const std::string& id,
+                                                            const AttachOptions& options) {
+  const std::string sock = socketPath(id);
+  if (!exists(sock)) return NotFound("no sandbox for container " + id);
+  auto stream = std::make_unique<AgentIoStream>(sock);
+  if (!stream->open(options)) {
+    Status st = stream->finish();
+    return st.ok() ? Unavailable("attach: arca-agent closed the stream") : st;
+  }
+  // The first message says the stream is registered (or the call failed).
+  IoEvent ev;
+  if (!stream->read(&ev)) {
+    Status st = stream->finish();
+    return st.ok() ? Unavailable("attach: arca-agent closed the stream") : st;
+  }
+  if (ev.kind != IoEvent::Kind::kOpened) return Internal("attach: unexpected first message");
+  return std::unique_ptr<IoStream>(std::move(stream));
+}
+
+StatusOr<int32_t> NamespaceDriver::exec(const std::string& id, const std::string& exec_id,
+                                        const ExecProcess& process) {
+  const std::string sock = socketPath(id);
+  if (!exists(sock)) return NotFound("no sandbox for container " + id);
+  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
+  v1::ExecRequest req;
+  req.set_exec_id(exec_id);
+  toProto(process, req.mutable_spec());
+  v1::ExecResponse resp;
+  ARCA_RETURN_IF_ERROR(fromGrpc(stub->Exec(&ctx, req, &resp), "exec"));
+  return resp.pid();
+}
+
+StatusOr<int32_t> NamespaceDriver::execWait(const std::string& id, const std::string& exec_id) {
+  const std::string sock = socketPath(id);
+  if (!exists(sock)) return NotFound("no sandbox for container " + id);
+  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  grpc::ClientContext ctx;
+  v1::ExecWaitRequest req;
+  req.set_exec_id(exec_id);
+  v1::ExecWaitResponse resp;
+  ARCA_RETURN_IF_ERROR(fromGrpc(stub->ExecWait(&ctx, req, &resp), "exec wait"));
+  return resp.exit_code();
+}
+
+Status NamespaceDriver::resize(const std::string& id, const std::string& exec_id, uint32_t width,
+                               uint32_t height) {
+  const std::string sock = socketPath(id);
+  if (!exists(sock)) return NotFound("no sandbox for container " + id);
+  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kSignalTimeout);
+  v1::ResizeRequest req;
+  req.set_exec_id(exec_id);
+  req.set_width(width);
+  req.set_height(height);
+  v1::ResizeResponse resp;
+  return fromGrpc(stub->Resize(&ctx, req, &resp), "resize");
 }
 
 }  // namespace arca::runtime

@@ -37,12 +37,21 @@ class NamespaceDriver final : public SandboxDriver {
   // Checks the agent and the OCI runtime exist and creates the state dirs.
   static StatusOr<std::unique_ptr<NamespaceDriver>> create(const NamespaceDriverOptions& options);
 
-  StatusOr<StartResult> start(const SandboxSpec& spec) override;
+  using SandboxDriver::start;
+  StatusOr<StartResult> start(const SandboxSpec& spec,
+                              const std::function<void()>& before_start) override;
   Status signal(const std::string& id, int signal) override;
   StatusOr<ExitResult> wait(const std::string& id) override;
   ProbeResult probe(const std::string& id) override;
   Status cleanup(const std::string& id) override;
   Status remove(const std::string& id) override;
+  StatusOr<std::unique_ptr<IoStream>> attach(const std::string& id,
+                                             const AttachOptions& options) override;
+  StatusOr<int32_t> exec(const std::string& id, const std::string& exec_id,
+                         const ExecProcess& process) override;
+  StatusOr<int32_t> execWait(const std::string& id, const std::string& exec_id) override;
+  Status resize(const std::string& id, const std::string& exec_id, uint32_t width,
+                uint32_t height) override;
   std::string name() const override { return options_.oci_runtime; }
 
   // Layout (see the file comment); exposed for diagnostics and tests.

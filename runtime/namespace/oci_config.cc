@@ -57,12 +57,13 @@ std::string envValue(const std::vector<std::string>& env, const std::string& key
 }
 
 std::vector<std::string> dockerEnvironment(const std::vector<std::string>& env,
-                                           const std::string& hostname) {
+                                           const std::string& hostname, bool tty) {
   // moby's ReplaceOrAppendEnvValues over the daemon's defaults: an override
   // replaces a default in place, "K" without '=' unsets a default, anything
   // else is appended.
   std::vector<std::string> out = {std::string("PATH=") + kDefaultPathEnv, "HOSTNAME=" + hostname};
-  const std::string default_keys[] = {"PATH", "HOSTNAME"};
+  if (tty) out.push_back("TERM=xterm");
+  const std::string default_keys[] = {"PATH", "HOSTNAME", "TERM"};
   const size_t defaults = out.size();
   for (const auto& e : env) {
     size_t eq = e.find('=');
@@ -99,7 +100,7 @@ std::string buildOciConfig(const OciConfigInput& in) {
   key(w, "process");
   w.StartObject();
   key(w, "terminal");
-  w.Bool(false);
+  w.Bool(in.terminal);
   key(w, "user");
   w.StartObject();
   key(w, "uid");

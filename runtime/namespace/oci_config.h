@@ -25,6 +25,7 @@ struct OciConfigInput {
   std::string hostname;
   std::string root_path = "rootfs";  // relative to the bundle
   bool readonly_rootfs = false;
+  bool terminal = false;            // process.terminal (the runtime makes a pty)
   std::string cgroups_path;         // "/arca/<id>"
   uint64_t nofile_limit = 1048576;  // RLIMIT_NOFILE, soft = hard (containerd's default)
   std::vector<OciBindMount> binds;  // after Docker's default mounts
@@ -34,9 +35,9 @@ struct OciConfigInput {
 const std::vector<std::string>& dockerDefaultCapabilities();
 
 // Docker's container environment: PATH (default unless `env` has one),
-// HOSTNAME, then `env` replacing or appending (moby's CreateDaemonEnvironment).
+// HOSTNAME, TERM=xterm with a terminal, then `env` replacing or appending (moby's CreateDaemonEnvironment).
 std::vector<std::string> dockerEnvironment(const std::vector<std::string>& env,
-                                           const std::string& hostname);
+                                           const std::string& hostname, bool tty = false);
 
 // The value of KEY in a "K=V" list ("" when absent).
 std::string envValue(const std::vector<std::string>& env, const std::string& key);
