@@ -320,6 +320,7 @@ int main(int argc, char** argv) {
   api::Router router;
   api::registerSystemRoutes(router, ctx);
   api::registerContainerRoutes(router, ctx);
+  api::registerContainerUpdateRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);
   api::registerRegistryRoutes(router, ctx);
   api::registerNotImplementedRoutes(router);

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -118,6 +119,14 @@ void Executor::onEvent(const v1::Envelope& env) {
 }
 
 
+Status Executor::updateResources(const std::string& id, const v1::HostConfig& hc) {
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  std::string json = ociLinuxResourcesJson(sandboxResources(hc));
+  post(id, [this, id, json, done] { done->set_value(driver_->update(id, json)); });
+  return result.get();
+}
+
 void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart) {
   SandboxSpec spec;
   v1::ImageRecord image;
@@ -134,6 +143,8 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     spec.hostname = c.config().hostname().empty() ? id.substr(0, 12) : c.config().hostname();
     spec.network_mode = c.host_config().network_mode();
     spec.readonly_rootfs = c.host_config().readonly_rootfs();
+    spec.resources = sandboxResources(c.host_config());
+    spec.security = sandboxSecurity(c.host_config());
     auto img = s.images().find(c.image_id());
     if (img != s.images().end()) image = img->second.record();
     return true;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/status.h"
+#include "runtime/sandbox_resources.h"
 
 namespace arca::runtime {
 
@@ -28,6 +29,8 @@ struct SandboxSpec {
   std::string log_path;                 // json-file log (the agent appends to it)
   std::string network_mode = "none";    // only "none" in this slice
   bool readonly_rootfs = false;
+  SandboxResources resources;  // cgroup limits (docker update changes them live)
+  SandboxSecurity security;    // capabilities, devices, init, /etc files, ...
 };
 
 struct StartResult {
@@ -67,6 +70,14 @@ class SandboxDriver {
   // Removes everything of the container on disk (writable layer, bundle).
   // Idempotent. The log file is removed by the caller.
   virtual Status remove(const std::string& id) = 0;
+  // docker update on a running sandbox: applies `resources_json` (an OCI
+  // LinuxResources object, see ociLinuxResourcesJson) live. FailedPrecondition
+  // when not running; the runtime's error otherwise.
+  virtual Status update(const std::string& id, const std::string& resources_json) {
+    (void)id;
+    (void)resources_json;
+    return NotImplemented("this sandbox driver cannot update resources");
+  }
   // Runtime name for /info ("runc").
   virtual std::string name() const = 0;
 };

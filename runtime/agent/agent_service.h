@@ -24,6 +24,8 @@ class AgentService final : public v1::Agent::WithCallbackMethod_Wait<v1::Agent::
                       v1::StatusResponse* resp) override;
   grpc::Status Shutdown(grpc::ServerContext* ctx, const v1::ShutdownRequest* req,
                         v1::ShutdownResponse* resp) override;
+  grpc::Status Update(grpc::ServerContext* ctx, const v1::UpdateRequest* req,
+                      v1::UpdateResponse* resp) override;
 
  private:
   Supervisor* supervisor_;  // not owned; outlives the server

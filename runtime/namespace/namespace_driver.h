@@ -43,6 +43,7 @@ class NamespaceDriver final : public SandboxDriver {
   ProbeResult probe(const std::string& id) override;
   Status cleanup(const std::string& id) override;
   Status remove(const std::string& id) override;
+  Status update(const std::string& id, const std::string& resources_json) override;
   std::string name() const override { return options_.oci_runtime; }
 
   // Layout (see the file comment); exposed for diagnostics and tests.
