@@ -4,6 +4,7 @@ shape, docker update changes them live or for the next start, and bad input
 gets dockerd's messages."""
 import json
 import os
+import time
 import unittest
 
 from arca_fixture import Arcad, have_prereqs
@@ -74,6 +75,10 @@ class ResourcesTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("Minimum memory limit allowed is 6MB", r.stderr)
         self.d("update", "--restart", "always", "lim", check=True)
+        time.sleep(1.1)  # --until has a resolution of seconds
+        ev = self.d("events", "--since", "60s", "--until", "0s", "--filter", "event=update",
+                    "--format", "{{.Actor.ID}}", check=True).stdout.split()
+        self.assertIn(cid, ev)
         self.assertEqual(self.inspect("lim")["HostConfig"]["RestartPolicy"],
                          {"Name": "always", "MaximumRetryCount": 0})
         r = self.d("update", "--restart", "on-failure:-1", "lim")
@@ -221,6 +226,14 @@ class ResourcesTest(unittest.TestCase):
             self.assertEqual(r.returncode, 125, args)
             self.assertIn(msg, r.stderr, args)
         self.assertEqual(self.d("ps", "-aq", check=True).stdout.strip(), "")
+        if not os.path.exists("/sys/fs/cgroup/blkio/blkio.weight"):
+            r = self.d("create", "--network", "none", "--blkio-weight", "300", "busybox",
+                       check=True)
+            self.assertIn("WARNING: Your kernel does not support Block I/O weight or the cgroup "
+                          "is not mounted. Weight discarded.", r.stderr)
+            cid = r.stdout.strip()
+            self.assertEqual(self.inspect(cid)["HostConfig"]["BlkioWeight"], 0)
+            self.d("rm", cid, check=True)
 
 
 if __name__ == "__main__":
