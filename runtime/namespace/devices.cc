@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -65,8 +66,10 @@ Status devicesFromPath(const std::string& host, const std::string& container,
   }
   struct stat st {};
   if (stat(host.c_str(), &st) != 0) {
+    std::string why = strerror(errno);  // Go's spelling: lower case ("no such file or directory")
+    if (!why.empty()) why[0] = static_cast<char>(tolower(static_cast<unsigned char>(why[0])));
     return InvalidArgument("error gathering device information while adding custom device \"" +
-                           host + "\": " + strerror(errno));
+                           host + "\": " + why);
   }
   if (!S_ISDIR(st.st_mode)) {
     return InvalidArgument("error gathering device information while adding custom device \"" +

@@ -128,6 +128,7 @@ class ResourcesTest(unittest.TestCase):
                        "/proc/self/status")
         self.assertEqual(out.split(), ["NoNewPrivs:", "1"])
         self.out("--security-opt", "seccomp=unconfined", "busybox", "true")
+        self.out("--init", "--read-only", "busybox", "true")
         ps = self.out("--init", "busybox", "ps")
         first = ps.splitlines()[1].split()
         self.assertEqual(first[0], "1")
@@ -158,8 +159,12 @@ class ResourcesTest(unittest.TestCase):
         self.assertTrue(ls.startswith("c"))
         self.assertIn("1,   3", ls)
         r = self.d(*RUN, "--device", "/dev/nonexistent", "busybox", "true")
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("/dev/nonexistent", r.stderr)
+        self.assertEqual(r.returncode, 127)  # as dockerd: "no such file or directory"
+        self.assertIn('error gathering device information while adding custom device '
+                      '"/dev/nonexistent": no such file or directory', r.stderr)
+        oom = self.out("--oom-kill-disable", "-m", "32m", "busybox", "cat",
+                       "/sys/fs/cgroup/memory/memory.oom_control")
+        self.assertIn("oom_kill_disable 1", oom)
 
     def test_inspect_shape(self):
         cid = self.d("create", "--network", "none", "-m", "64m", "--memory-reservation", "32m",
