@@ -346,6 +346,15 @@ Status parseHostResources(const rapidjson::Value& H, v1::HostConfig* hc) {
       x->set_cgroup_permissions(getString(d, "CgroupPermissions", &te).value_or(""));
     }
   }
+  // --security-opt systempaths=unconfined reaches the API as empty arrays.
+  for (const char* k : {"MaskedPaths", "ReadonlyPaths"}) {
+    auto it = H.FindMember(k);
+    if (it != H.MemberEnd() && !it->value.IsNull()) {
+      return InvalidArgument(std::string("HostConfig.") + k +
+                             " (--security-opt systempaths=unconfined) is not supported yet by "
+                             "arca (see docs/LIMITATIONS.md)");
+    }
+  }
   if (auto v = getString(H, "CgroupParent", &te); v && !v->empty()) {
     return InvalidArgument(
         "HostConfig.CgroupParent is not supported yet by arca: containers live under the "

@@ -136,6 +136,8 @@ TEST(HostResources, DockerMessages) {
   EXPECT_EQ(error(R"("Dns":["x.y"])"), "x.y is not an ip address");
   EXPECT_EQ(error(R"("Devices":[{"PathOnHost":"/dev/null","CgroupPermissions":"rwx"}])"),
             "invalid device mode: rwx");
+  EXPECT_NE(error(R"("MaskedPaths":[],"ReadonlyPaths":[])").find("systempaths=unconfined"),
+            std::string::npos);
   EXPECT_NE(error(R"("CgroupParent":"foo")").find("CgroupParent is not supported"),
             std::string::npos);
   EXPECT_NE(error(R"("CpuRealtimePeriod":1000)").find("HostConfig.CpuRealtimePeriod"),
