@@ -72,6 +72,8 @@ void registerRegistryRoutes(Router& r, ApiContext& ctx);
 // (plain, gzip, bzip2, xz or zstd); repo, tag, message, changes, platform.
 // registerRegistryRoutes() routes /images/create here when fromSrc is given.
 void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
+// POST /containers/{id}/update (docker update): api/container_update.cc.
+void registerContainerUpdateRoutes(Router& r, ApiContext& ctx);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 

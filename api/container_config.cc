@@ -2,22 +2,10 @@
 
 #include <set>
 
+#include "api/container_resources.h"
 #include "api/json.h"
 
 namespace arca::api {
-namespace {
-
-bool nonDefault(const rapidjson::Value& v) {
-  if (v.IsNull()) return false;
-  if (v.IsBool()) return v.GetBool();
-  if (v.IsNumber()) return v.GetDouble() != 0;
-  if (v.IsString()) return v.GetStringLength() > 0;
-  if (v.IsArray()) return !v.Empty();
-  if (v.IsObject()) return v.MemberCount() > 0;
-  return false;
-}
-
-}  // namespace
 
 StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) {
   rapidjson::Document d;
@@ -114,12 +102,10 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
     // Options with effects this engine does not implement yet: refuse clearly.
     static const char* kUnsupported[] = {
         "Binds", "Mounts", "PortBindings", "PublishAllPorts", "Links", "VolumesFrom",
-        "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota",
-        "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "Privileged",
-        "CapAdd", "CapDrop", "Devices", "DeviceRequests", "Dns", "DnsOptions", "DnsSearch",
-        "ExtraHosts", "Tmpfs", "Sysctls", "SecurityOpt", "Init", "GroupAdd", "ShmSize",
-        "OomKillDisable", "Ulimits", "IpcMode", "PidMode", "UTSMode", "UsernsMode",
-        "CgroupParent", "VolumeDriver", "StorageOpt", "Isolation"};
+        "DeviceRequests", "Tmpfs", "IpcMode", "PidMode", "UTSMode", "UsernsMode",
+        "VolumeDriver", "StorageOpt", "Isolation"};
+    // Resources and security options: api/container_resources.cc.
+    ARCA_RETURN_IF_ERROR(parseHostResources(H, &cmd.host_config));
     for (const char* k : kUnsupported) {
       auto it = H.FindMember(k);
       if (it == H.MemberEnd() || !nonDefault(it->value)) continue;

@@ -12,6 +12,8 @@
 #include "api/api.h"
 #include "api/container_config.h"
 #include "api/container_util.h"
+#include "api/container_resources.h"
+#include "api/host_config_json.h"
 #include "api/json.h"
 #include "api/logs.h"
 #include "api/summaries.h"
@@ -81,98 +83,7 @@ void writeEndpointNone(JsonWriter& j) {
   j.EndObject();
 }
 
-void writeHostConfig(JsonWriter& j, const v1::HostConfig& h) {
-  j.StartObject();
-  j.Key("Binds"); j.Null();
-  jstr(j, "ContainerIDFile", "");
-  j.Key("LogConfig");
-  j.StartObject();
-  jstr(j, "Type", h.log_type().empty() ? "json-file" : h.log_type());
-  jstrMap(j, "Config", h.log_config());
-  j.EndObject();
-  jstr(j, "NetworkMode", h.network_mode());
-  j.Key("PortBindings"); j.StartObject(); j.EndObject();
-  j.Key("RestartPolicy");
-  j.StartObject();
-  jstr(j, "Name", h.restart_policy().name().empty() ? "no" : h.restart_policy().name());
-  j.Key("MaximumRetryCount"); j.Int(h.restart_policy().maximum_retry_count());
-  j.EndObject();
-  j.Key("AutoRemove"); j.Bool(h.auto_remove());
-  jstr(j, "VolumeDriver", "");
-  j.Key("VolumesFrom"); j.Null();
-  j.Key("ConsoleSize");
-  j.StartArray();
-  j.Int(h.console_size_size() > 0 ? h.console_size(0) : 0);
-  j.Int(h.console_size_size() > 1 ? h.console_size(1) : 0);
-  j.EndArray();
-  j.Key("CapAdd"); j.Null();
-  j.Key("CapDrop"); j.Null();
-  jstr(j, "CgroupnsMode", "host");
-  j.Key("Dns"); j.StartArray(); j.EndArray();
-  j.Key("DnsOptions"); j.StartArray(); j.EndArray();
-  j.Key("DnsSearch"); j.StartArray(); j.EndArray();
-  j.Key("ExtraHosts"); j.Null();
-  j.Key("GroupAdd"); j.Null();
-  jstr(j, "IpcMode", "private");
-  jstr(j, "Cgroup", "");
-  j.Key("Links"); j.Null();
-  j.Key("OomScoreAdj"); j.Int(0);
-  jstr(j, "PidMode", "");
-  j.Key("Privileged"); j.Bool(h.privileged());
-  j.Key("PublishAllPorts"); j.Bool(false);
-  j.Key("ReadonlyRootfs"); j.Bool(h.readonly_rootfs());
-  j.Key("SecurityOpt"); j.Null();
-  jstr(j, "UTSMode", "");
-  jstr(j, "UsernsMode", "");
-  j.Key("ShmSize"); j.Int64(67108864);
-  jstr(j, "Runtime", h.runtime().empty() ? "runc" : h.runtime());
-  jstr(j, "Isolation", "");
-  j.Key("CpuShares"); j.Int(0);
-  j.Key("Memory"); j.Int(0);
-  j.Key("NanoCpus"); j.Int(0);
-  jstr(j, "CgroupParent", "");
-  j.Key("BlkioWeight"); j.Int(0);
-  j.Key("BlkioWeightDevice"); j.Null();
-  j.Key("BlkioDeviceReadBps"); j.Null();
-  j.Key("BlkioDeviceWriteBps"); j.Null();
-  j.Key("BlkioDeviceReadIOps"); j.Null();
-  j.Key("BlkioDeviceWriteIOps"); j.Null();
-  j.Key("CpuPeriod"); j.Int(0);
-  j.Key("CpuQuota"); j.Int(0);
-  j.Key("CpuRealtimePeriod"); j.Int(0);
-  j.Key("CpuRealtimeRuntime"); j.Int(0);
-  jstr(j, "CpusetCpus", "");
-  jstr(j, "CpusetMems", "");
-  j.Key("Devices"); j.Null();
-  j.Key("DeviceCgroupRules"); j.Null();
-  j.Key("DeviceRequests"); j.Null();
-  j.Key("MemoryReservation"); j.Int(0);
-  j.Key("MemorySwap"); j.Int(0);
-  j.Key("MemorySwappiness"); j.Null();
-  j.Key("OomKillDisable"); j.Null();
-  j.Key("PidsLimit"); j.Null();
-  j.Key("Ulimits"); j.Null();
-  j.Key("CpuCount"); j.Int(0);
-  j.Key("CpuPercent"); j.Int(0);
-  j.Key("IOMaximumIOps"); j.Int(0);
-  j.Key("IOMaximumBandwidth"); j.Int(0);
-  j.Key("MaskedPaths");
-  j.StartArray();
-  for (const char* p : {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore",
-                        "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-                        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                        "/sys/devices/virtual/powercap"}) {
-    j.String(p);
-  }
-  j.EndArray();
-  j.Key("ReadonlyPaths");
-  j.StartArray();
-  for (const char* p : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}) {
-    j.String(p);
-  }
-  j.EndArray();
-  j.EndObject();
-}
+// writeHostConfig: api/host_config_json.cc
 
 void writeConfig(JsonWriter& j, const v1::Container& c) {
   const auto& cfg = c.config();
@@ -335,6 +246,9 @@ void createContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (!body.ok()) return sendError(w, body.status());
   auto cmd = parseCreateContainer(*body);
   if (!cmd.ok()) return sendError(w, cmd.status());
+  std::vector<std::string> warnings;  // resources: api/container_resources.cc
+  Status vst = validateHostResources(&cmd->host_config, HostFacts::detect(), &warnings);
+  if (!vst.ok()) return sendError(w, vst);
   cmd->name = req.queryParam("name").value_or("");
   if (auto p = req.queryParam("platform"); p && !p->empty()) {
     if (*p != "linux" && *p != "linux/amd64" && *p != "linux/x86_64") {
@@ -366,7 +280,7 @@ void createContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return engine::decideCreate(s, *cmd, *ctx.engine->ids(), out, &id);
   });
   if (!r.ok()) return sendError(w, r.status());
-  sendJson(w, 201, "{\"Id\":\"" + id + "\",\"Warnings\":[]}\n");
+  sendJson(w, 201, "{\"Id\":\"" + id + "\",\"Warnings\":" + warningsJson(warnings) + "}\n");
 }
 
 void inspectContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {

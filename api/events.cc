@@ -147,6 +147,9 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
       containerEvent(out, "rename", ev.id(), t, {{"oldName", "/" + ev.old_name()}});
       break;
     }
+    case v1::Event::kContainerUpdated:  // docker update
+      containerEvent(out, "update", e.container_updated().id(), t);
+      break;
     case v1::Event::kContainerRemoved:
       containerEvent(out, "destroy", e.container_removed().id(), t);
       containers_.erase(e.container_removed().id());

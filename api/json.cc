@@ -2,6 +2,16 @@
 
 namespace arca::api {
 
+bool nonDefault(const rapidjson::Value& v) {
+  if (v.IsNull()) return false;
+  if (v.IsBool()) return v.GetBool();
+  if (v.IsNumber()) return v.GetDouble() != 0;
+  if (v.IsString()) return v.GetStringLength() > 0;
+  if (v.IsArray()) return !v.Empty();
+  if (v.IsObject()) return v.MemberCount() > 0;
+  return false;
+}
+
 std::optional<std::string> getString(const rapidjson::Value& o, const char* k, bool* te) {
   if (!o.IsObject()) return std::nullopt;
   auto it = o.FindMember(k);

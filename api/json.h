@@ -67,6 +67,10 @@ std::optional<std::vector<std::string>> getStrings(const rapidjson::Value& o, co
 std::optional<std::map<std::string, std::string>> getStringMap(const rapidjson::Value& o,
                                                                const char* k, bool* type_error);
 
+// True when `v` holds something other than its type's zero value (null,
+// false, 0, "", [], {}): an option a client actually set.
+bool nonDefault(const rapidjson::Value& v);
+
 // Docker's `filters` query parameter: {"k":{"v":true}} or legacy {"k":["v"]}.
 // Returns false on malformed JSON.
 bool parseFilters(const std::string& raw, std::map<std::string, std::vector<std::string>>* out);

@@ -17,7 +17,6 @@ const Pending kPending[] = {
       {"GET", "/containers/{id}/changes", "ContainerChanges", "#4"},
       {"GET", "/containers/{id}/export", "ContainerExport", "#4"},
       {"GET", "/containers/{id}/stats", "ContainerStats", "#4"},
-      {"POST", "/containers/{id}/update", "ContainerUpdate", "#4"},
       {"POST", "/containers/{id}/pause", "ContainerPause", "#4"},
       {"POST", "/containers/{id}/unpause", "ContainerUnpause", "#4"},
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},

@@ -321,6 +321,7 @@ int main(int argc, char** argv) {
   api::registerSystemRoutes(router, ctx);
   api::registerContainerRoutes(router, ctx);
   api::registerAttachExecRoutes(router, ctx);
+  api::registerContainerUpdateRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);
   api::registerRegistryRoutes(router, ctx);
   api::registerNotImplementedRoutes(router);

@@ -186,6 +186,32 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       (*s.mutable_names())[ev.new_name()] = ev.id();
       break;
     }
+    case Event::kContainerUpdated: {
+      // docker update: the event carries the complete new values of the
+      // updatable fields; everything else of host_config stays.
+      const auto& ev = e.container_updated();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      const auto& from = ev.host_config();
+      auto* to = c->mutable_host_config();
+      to->set_memory(from.memory());
+      to->set_memory_swap(from.memory_swap());
+      to->set_memory_reservation(from.memory_reservation());
+      to->set_nano_cpus(from.nano_cpus());
+      to->set_cpu_shares(from.cpu_shares());
+      to->set_cpu_quota(from.cpu_quota());
+      to->set_cpu_period(from.cpu_period());
+      to->set_cpuset_cpus(from.cpuset_cpus());
+      to->set_cpuset_mems(from.cpuset_mems());
+      to->set_blkio_weight(from.blkio_weight());
+      if (from.has_pids_limit()) {
+        to->set_pids_limit(from.pids_limit());
+      } else {
+        to->clear_pids_limit();
+      }
+      *to->mutable_restart_policy() = from.restart_policy();
+      break;
+    }
     default:
       break;
   }

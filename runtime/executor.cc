@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -134,6 +135,14 @@ void Executor::onEvent(const v1::Envelope& env) {
 }
 
 
+Status Executor::updateResources(const std::string& id, const v1::HostConfig& hc) {
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  std::string json = ociLinuxResourcesJson(sandboxResources(hc));
+  post(id, [this, id, json, done] { done->set_value(driver_->update(id, json)); });
+  return result.get();
+}
+
 void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart) {
   SandboxSpec spec;
   v1::ImageRecord image;
@@ -158,6 +167,8 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
       console_h = static_cast<uint32_t>(std::max(0, c.host_config().console_size(0)));
       console_w = static_cast<uint32_t>(std::max(0, c.host_config().console_size(1)));
     }
+    spec.resources = sandboxResources(c.host_config());
+    spec.security = sandboxSecurity(c.host_config());
     auto img = s.images().find(c.image_id());
     if (img != s.images().end()) image = img->second.record();
     return true;

@@ -50,6 +50,10 @@ class Executor {
   // layer and logs go and ContainerRemoved is recorded. Blocking; any thread.
   Status removeContainer(const std::string& id);
 
+  // docker update of a running container: applies `hc`'s resources to its
+  // sandbox, in order with the container's other work (its strand). Blocking.
+  Status updateResources(const std::string& id, const v1::HostConfig& hc);
+
   // The json-file log of a container.
   std::string logPath(const std::string& id) const;
 

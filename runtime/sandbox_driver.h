@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/status.h"
+#include "runtime/sandbox_resources.h"
 
 namespace arca::runtime {
 
@@ -33,6 +34,8 @@ struct SandboxSpec {
   bool open_stdin = false;  // its stdin stays open for attached clients (Config.OpenStdin)
   uint32_t console_width = 0;   // the terminal's initial size (HostConfig.ConsoleSize)
   uint32_t console_height = 0;
+  SandboxResources resources;  // cgroup limits (docker update changes them live)
+  SandboxSecurity security;    // capabilities, devices, init, /etc files, ...
 };
 
 // A process started in a running sandbox (docker exec).
@@ -136,6 +139,14 @@ class SandboxDriver {
   // without a terminal.
   virtual Status resize(const std::string& id, const std::string& exec_id, uint32_t width,
                         uint32_t height) = 0;
+  // docker update on a running sandbox: applies `resources_json` (an OCI
+  // LinuxResources object, see ociLinuxResourcesJson) live. FailedPrecondition
+  // when not running; the runtime's error otherwise.
+  virtual Status update(const std::string& id, const std::string& resources_json) {
+    (void)id;
+    (void)resources_json;
+    return NotImplemented("this sandbox driver cannot update resources");
+  }
   // Runtime name for /info ("runc").
   virtual std::string name() const = 0;
 };

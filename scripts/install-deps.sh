@@ -13,6 +13,8 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev libseccomp-dev
   # runtime
   runc crun busybox-static e2fsprogs iproute2 procps util-linux
+  # docker run --init: /usr/bin/tini-static is bind-mounted as /sbin/docker-init
+  tini
   # tests and benches
   python3 curl socat
   # registry e2e fixtures (tests/e2e/registry_fixture.py)

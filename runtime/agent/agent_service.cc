@@ -378,6 +378,12 @@ grpc::ServerUnaryReactor* AgentService::ExecWait(grpc::CallbackServerContext*,
   });
   if (!st.ok()) reactor->Finish(toGrpc(st));
   return reactor;
+grpc::Status AgentService::Update(grpc::ServerContext*, const v1::UpdateRequest* req,
+                                  v1::UpdateResponse*) {
+  if (req->resources_json().empty() || req->resources_json().size() > (1 << 20)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid resources");
+  }
+  return toGrpc(supervisor_->update(req->resources_json()));
 }
 
 }  // namespace arca::agent

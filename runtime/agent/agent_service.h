@@ -36,6 +36,8 @@ class AgentService final
   grpc::ServerUnaryReactor* ExecWait(grpc::CallbackServerContext* ctx,
                                      const v1::ExecWaitRequest* req,
                                      v1::ExecWaitResponse* resp) override;
+  grpc::Status Update(grpc::ServerContext* ctx, const v1::UpdateRequest* req,
+                      v1::UpdateResponse* resp) override;
 
  private:
   Supervisor* supervisor_;  // not owned; outlives the server

@@ -249,10 +249,10 @@ int Supervisor::runRuntime(const std::vector<std::string>& args) {
 }
 
 // The runtime's last error from its JSON log ({"level":"error","msg":...}).
-std::string Supervisor::lastRuntimeError(int status) const {
+std::string Supervisor::lastRuntimeError(int status, size_t from) const {
   std::string last;
   if (auto log = readFile(runtime_log_path_)) {
-    std::istringstream lines(*log);
+    std::istringstream lines(from < log->size() ? log->substr(from) : std::string());
     std::string line;
     while (std::getline(lines, line)) {
       rapidjson::Document doc;
@@ -572,6 +572,32 @@ void Supervisor::shutdown() {
     cv_.notify_all();
   }
   wake();
+}
+
+Status Supervisor::update(const std::string& resources_json) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (shutting_down_ || phase_ != Phase::kRunning || init_reaped_) {
+      return FailedPrecondition("container " + opts_.id + " is not running");
+    }
+  }
+  int in[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return Internal(errnoText("pipe"));
+  // LinuxResources JSON is far below a pipe's capacity: write it all first.
+  ssize_t n = write(in[1], resources_json.data(), resources_json.size());
+  close(in[1]);
+  if (n != static_cast<ssize_t>(resources_json.size())) {
+    close(in[0]);
+    return Internal("writing resources to the runtime failed");
+  }
+  struct stat st {};
+  size_t log_from = stat(runtime_log_path_.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  pid_t pid = spawn(runtimeArgs({"update", "--resources", "-", opts_.id}), in[0], devnull_fd_,
+                    devnull_fd_);
+  close(in[0]);
+  int status = pid < 0 ? W_EXITCODE(127, 0) : waitChild(pid);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
+  return Internal(lastRuntimeError(status, log_from));
 }
 
 void Supervisor::reapChildren() {

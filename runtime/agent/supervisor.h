@@ -131,6 +131,10 @@ class Supervisor {
   Snapshot snapshot();
   // `runtime delete -f`, waits (bounded) for the exit record, stops run().
   void shutdown();
+  // `runtime update --resources -` with `resources_json` (an OCI
+  // LinuxResources object) on stdin. FailedPrecondition unless running; the
+  // runtime's own error otherwise.
+  Status update(const std::string& resources_json);
 
  private:
   explicit Supervisor(AgentOptions options) : opts_(std::move(options)) {}
@@ -142,7 +146,8 @@ class Supervisor {
   pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);
   int waitChild(pid_t pid);  // wait(2) status
   int runRuntime(const std::vector<std::string>& args);
-  std::string lastRuntimeError(int status) const;
+  // The runtime's last error in its log, from byte `from` on.
+  std::string lastRuntimeError(int status, size_t from = 0) const;
   void failStartLocked(const std::string& message);
   Status failStart(const std::string& message);  // failStartLocked + notifyWaiters
   bool finishedLocked() const { return exit_recorded_ || phase_ == Phase::kFailed; }

@@ -252,4 +252,31 @@ StatusOr<ResolvedUser> resolveUser(std::string_view spec, const std::optional<st
   return user;
 }
 
+StatusOr<std::vector<uint32_t>> resolveAdditionalGroups(const std::vector<std::string>& groups,
+                                                        const std::optional<std::string>& group) {
+  std::vector<GroupEntry> entries = group ? parseGroup(*group) : std::vector<GroupEntry>{};
+  std::vector<uint32_t> out;
+  for (const auto& g : groups) {
+    std::optional<int64_t> num = atoi64(g);
+    std::optional<int64_t> found;
+    for (const auto& e : entries) {
+      if (e.name == g || (num && e.gid == *num)) {
+        found = e.gid;
+        break;
+      }
+    }
+    if (!found) {
+      if (!num) {
+        return InvalidArgument("Unable to find group " + g + ": no matching entries in group file");
+      }
+      found = num;
+    }
+    if (*found < 0 || *found > kMaxId) {
+      return InvalidArgument("uids and gids must be in range 0-2147483647");
+    }
+    out.push_back(static_cast<uint32_t>(*found));
+  }
+  return out;
+}
+
 }  // namespace arca::runtime

@@ -59,4 +59,10 @@ struct ResolvedUser {
 StatusOr<ResolvedUser> resolveUser(std::string_view spec, const std::optional<std::string>& passwd,
                                    const std::optional<std::string>& group);
 
+// Docker's --group-add: each entry a group name or gid looked up in the
+// container's group file; an unknown number is used as is, an unknown name is
+// an error ("Unable to find group x: no matching entries in group file").
+StatusOr<std::vector<uint32_t>> resolveAdditionalGroups(const std::vector<std::string>& groups,
+                                                        const std::optional<std::string>& group);
+
 }  // namespace arca::runtime

@@ -28,7 +28,9 @@
 
 #include "runtime/agent.grpc.pb.h"
 #include "runtime/namespace/container_fs.h"
+#include "runtime/namespace/etc_files.h"
 #include "runtime/namespace/oci_config.h"
+#include "runtime/namespace/sandbox_security.h"
 
 namespace arca::runtime {
 namespace {
@@ -480,9 +482,15 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
     if (!found.ok()) return found.status();
   }
 
+  ARCA_RETURN_IF_ERROR(applySandboxSecurity(spec, root, &in));  // sandbox_security.h
+  const SandboxSecurity& sec = spec.security;
   ARCA_RETURN_IF_ERROR(writeFile(bundle + "/hostname", hostname + "\n", 0644));
-  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/hosts", hostsFile(hostname), 0644));
-  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/resolv.conf", containerResolvConf(), 0644));
+  ARCA_RETURN_IF_ERROR(
+      writeFile(bundle + "/hosts", hostsWithExtra(hostsFile(hostname), sec.extra_hosts), 0644));
+  ARCA_RETURN_IF_ERROR(writeFile(
+      bundle + "/resolv.conf",
+      resolvConfWithOptions(containerResolvConf(), sec.dns, sec.dns_search, sec.dns_options),
+      0644));
   for (const char* f : {"resolv.conf", "hostname", "hosts"}) {
     in.binds.push_back({bundle + "/" + f, std::string("/etc/") + f, spec.readonly_rootfs});
   }
@@ -866,6 +874,23 @@ Status NamespaceDriver::cleanup(const std::string& id) {
   unlink(sock.c_str());
   ARCA_RETURN_IF_ERROR(unmountAll(bundle));
   return removeTree(bundle);
+}
+
+Status NamespaceDriver::update(const std::string& id, const std::string& resources_json) {
+  const std::string sock = socketPath(id);
+  if (!exists(sock)) return FailedPrecondition("container " + id + " is not running");
+  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kSignalTimeout);
+  v1::UpdateRequest req;
+  req.set_resources_json(resources_json);
+  v1::UpdateResponse resp;
+  grpc::Status st = stub->Update(&ctx, req, &resp);
+  if (st.ok()) return Status::Ok();
+  if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    return FailedPrecondition(st.error_message());
+  }
+  return Internal(st.error_message());
 }
 
 Status NamespaceDriver::remove(const std::string& id) {

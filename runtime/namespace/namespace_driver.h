@@ -52,6 +52,7 @@ class NamespaceDriver final : public SandboxDriver {
   StatusOr<int32_t> execWait(const std::string& id, const std::string& exec_id) override;
   Status resize(const std::string& id, const std::string& exec_id, uint32_t width,
                 uint32_t height) override;
+  Status update(const std::string& id, const std::string& resources_json) override;
   std::string name() const override { return options_.oci_runtime; }
 
   // Layout (see the file comment); exposed for diagnostics and tests.

@@ -1,5 +1,6 @@
 #include "runtime/namespace/oci_config.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
@@ -124,22 +125,28 @@ std::string buildOciConfig(const OciConfigInput& in) {
   w.StartObject();
   for (const char* set : {"bounding", "effective", "permitted"}) {
     key(w, set);
-    stringArray(w, dockerDefaultCapabilities());
+    stringArray(w, in.capabilities);
   }
   w.EndObject();
   key(w, "rlimits");
   w.StartArray();
-  w.StartObject();
-  key(w, "type");
-  w.String("RLIMIT_NOFILE");
-  key(w, "hard");
-  w.Uint64(in.nofile_limit);
-  key(w, "soft");
-  w.Uint64(in.nofile_limit);
-  w.EndObject();
+  std::vector<OciRlimit> rlimits = in.rlimits;
+  bool have_nofile = false;
+  for (const auto& r : rlimits) have_nofile = have_nofile || r.type == "RLIMIT_NOFILE";
+  if (!have_nofile) rlimits.insert(rlimits.begin(), {"RLIMIT_NOFILE", in.nofile_limit, in.nofile_limit});
+  for (const auto& r : rlimits) {
+    w.StartObject();
+    key(w, "type");
+    str(w, r.type);
+    key(w, "hard");
+    w.Uint64(r.hard);
+    key(w, "soft");
+    w.Uint64(r.soft);
+    w.EndObject();
+  }
   w.EndArray();
   key(w, "noNewPrivileges");
-  w.Bool(false);
+  w.Bool(in.no_new_privileges);
   w.EndObject();  // process
 
   key(w, "root");
@@ -159,10 +166,12 @@ std::string buildOciConfig(const OciConfigInput& in) {
   mount(w, "/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"});
   mount(w, "/dev/pts", "devpts", "devpts",
         {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"});
-  mount(w, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
-  mount(w, "/sys/fs/cgroup", "cgroup", "cgroup", {"ro", "nosuid", "noexec", "nodev"});
+  const std::string ro = in.privileged ? "rw" : "ro";
+  mount(w, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", ro});
+  mount(w, "/sys/fs/cgroup", "cgroup", "cgroup", {ro, "nosuid", "noexec", "nodev"});
   mount(w, "/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"});
-  mount(w, "/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=67108864"});
+  mount(w, "/dev/shm", "tmpfs", "shm",
+        {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(in.shm_size)});
   for (const auto& b : in.binds) {
     mount(w, b.destination, "bind", b.source,
           {"rbind", "rprivate", b.readonly ? std::string("ro") : std::string("rw")});
@@ -177,12 +186,72 @@ std::string buildOciConfig(const OciConfigInput& in) {
   w.StartArray();
   w.StartObject();  // deny all; runc appends its default allow list (null, zero, tty, ...)
   key(w, "allow");
-  w.Bool(false);
+  w.Bool(in.privileged);  // privileged: allow all
   key(w, "access");
   w.String("rwm");
   w.EndObject();
+  for (const auto& r : in.device_rules) {
+    w.StartObject();
+    key(w, "allow");
+    w.Bool(r.allow);
+    key(w, "type");
+    str(w, r.type);
+    if (r.major >= 0) {
+      key(w, "major");
+      w.Int64(r.major);
+    }
+    if (r.minor >= 0) {
+      key(w, "minor");
+      w.Int64(r.minor);
+    }
+    key(w, "access");
+    str(w, r.access);
+    w.EndObject();
+  }
   w.EndArray();
+  if (!in.resources_json.empty()) {  // memory, cpu, pids, blockIO
+    rapidjson::Document res;
+    res.Parse(in.resources_json.c_str(), in.resources_json.size());
+    if (!res.HasParseError() && res.IsObject()) {
+      for (const auto& m : res.GetObject()) {
+        w.Key(m.name.GetString(), m.name.GetStringLength());
+        m.value.Accept(w);
+      }
+    }
+  }
   w.EndObject();
+  if (!in.devices.empty()) {
+    key(w, "devices");
+    w.StartArray();
+    for (const auto& d : in.devices) {
+      w.StartObject();
+      key(w, "path");
+      str(w, d.path);
+      key(w, "type");
+      str(w, std::string(1, d.type));
+      key(w, "major");
+      w.Int64(d.major);
+      key(w, "minor");
+      w.Int64(d.minor);
+      key(w, "fileMode");
+      w.Uint(d.file_mode);
+      key(w, "uid");
+      w.Uint(d.uid);
+      key(w, "gid");
+      w.Uint(d.gid);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (!in.sysctls.empty()) {
+    key(w, "sysctl");
+    w.StartObject();
+    for (const auto& [k, v] : in.sysctls) {
+      w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+      str(w, v);
+    }
+    w.EndObject();
+  }
   key(w, "cgroupsPath");
   str(w, in.cgroups_path);
   key(w, "namespaces");
@@ -194,13 +263,17 @@ std::string buildOciConfig(const OciConfigInput& in) {
     w.EndObject();
   }
   w.EndArray();
+  // Privileged: nothing masked or read-only (Docker's WithMounts).
+  static const std::vector<std::string> kMasked = {
+      "/proc/asound",     "/proc/acpi",        "/proc/interrupts", "/proc/kcore",
+      "/proc/keys",       "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+      "/proc/sched_debug", "/proc/scsi",       "/sys/firmware",    "/sys/devices/virtual/powercap"};
+  static const std::vector<std::string> kReadonly = {"/proc/bus", "/proc/fs", "/proc/irq",
+                                                     "/proc/sys", "/proc/sysrq-trigger"};
   key(w, "maskedPaths");
-  stringArray(w,
-              {"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-               "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-               "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"});
+  stringArray(w, in.privileged ? std::vector<std::string>{} : kMasked);
   key(w, "readonlyPaths");
-  stringArray(w, {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"});
+  stringArray(w, in.privileged ? std::vector<std::string>{} : kReadonly);
   w.EndObject();  // linux
 
   w.EndObject();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,36 @@ struct OciBindMount {
   std::string source;       // host path
   std::string destination;  // path in the container
   bool readonly = false;
+};
+
+// Docker's default capability set (moby oci/caps/defaults.go).
+const std::vector<std::string>& dockerDefaultCapabilities();
+inline std::vector<std::string> dockerDefaultCapabilitiesList() { return dockerDefaultCapabilities(); }
+
+struct OciRlimit {
+  std::string type;  // "RLIMIT_NOFILE"
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+// A device node the runtime creates in the container (linux.devices).
+struct OciDevice {
+  std::string path;  // in the container
+  char type = 'c';   // 'c' or 'b'
+  int64_t major = 0;
+  int64_t minor = 0;
+  uint32_t file_mode = 0666;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// A device cgroup rule (linux.resources.devices), after the default deny-all.
+struct OciDeviceRule {
+  bool allow = true;
+  std::string type = "a";  // "a", "c", "b"
+  int64_t major = -1;      // -1: any
+  int64_t minor = -1;
+  std::string access = "rwm";
 };
 
 struct OciConfigInput {
@@ -29,10 +60,18 @@ struct OciConfigInput {
   std::string cgroups_path;         // "/arca/<id>"
   uint64_t nofile_limit = 1048576;  // RLIMIT_NOFILE, soft = hard (containerd's default)
   std::vector<OciBindMount> binds;  // after Docker's default mounts
+  // Resources and security (docker create's HostConfig).
+  std::vector<std::string> capabilities = dockerDefaultCapabilitiesList();
+  bool no_new_privileges = false;
+  bool privileged = false;  // rw /sys and cgroups, no masked/read-only paths, all devices
+  int64_t shm_size = 64 << 20;
+  std::map<std::string, std::string> sysctls;
+  std::vector<OciRlimit> rlimits;  // replace the default RLIMIT_NOFILE when they name it
+  std::vector<OciDevice> devices;
+  std::vector<OciDeviceRule> device_rules;
+  std::string resources_json;  // LinuxResources object (ociLinuxResourcesJson), "" = none
 };
 
-// Docker's default capability set (moby oci/caps/defaults.go).
-const std::vector<std::string>& dockerDefaultCapabilities();
 
 // Docker's container environment: PATH (default unless `env` has one),
 // HOSTNAME, TERM=xterm with a terminal, then `env` replacing or appending (moby's CreateDaemonEnvironment).

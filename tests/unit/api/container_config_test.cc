@@ -38,9 +38,9 @@ TEST(ParseCreate, RefusesWhatIsNotImplemented) {
   auto net = parseCreateContainer(R"({"Image":"busybox","HostConfig":{"NetworkMode":"default"}})");
   EXPECT_EQ(net.status().code(), Code::kInvalidArgument);
   EXPECT_NE(net.status().message().find("--network none"), std::string::npos);
-  auto mem = parseCreateContainer(
-      R"({"Image":"busybox","HostConfig":{"NetworkMode":"none","Memory":1048576}})");
-  EXPECT_NE(mem.status().message().find("HostConfig.Memory"), std::string::npos);
+  auto tmpfs = parseCreateContainer(
+      R"({"Image":"busybox","HostConfig":{"NetworkMode":"none","Tmpfs":{"/t":""}}})");
+  EXPECT_NE(tmpfs.status().message().find("HostConfig.Tmpfs"), std::string::npos);
   auto tty = parseCreateContainer(R"({"Image":"busybox","Tty":true,"HostConfig":{"NetworkMode":"none"}})");
   EXPECT_EQ(tty.status().code(), Code::kInvalidArgument);
   EXPECT_FALSE(parseCreateContainer("{").ok());
