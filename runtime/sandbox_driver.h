@@ -28,6 +28,10 @@ struct SandboxSpec {
   std::string log_path;                 // json-file log (the agent appends to it)
   std::string network_mode = "none";    // only "none" in this slice
   bool readonly_rootfs = false;
+  // json-file rotation (lifecycle): rotate at `log_max_size` bytes (-1: never),
+  // keeping `log_max_files` files (<log>, <log>.1 ... <log>.N-1).
+  int64_t log_max_size = -1;
+  int log_max_files = 1;
 };
 
 struct StartResult {
