@@ -133,6 +133,9 @@ class LifecycleTest(Base):
         self.assertEqual(self.state(cid)[0], "exited")
         time.sleep(1.5)
         self.assertEqual(self.state(cid)[0], "exited")
+        ev = self.d("events", "--since", "60s", "--until", "0s", "--filter", f"container={cid}",
+                    "--format", "{{.Action}}", check=True).stdout.split()
+        self.assertEqual(ev[-1], "stop", ev)
         self.d("rm", cid, check=True)
 
     def test_always_restarts_after_a_crash_not_after_kill_or_stop(self):
