@@ -870,11 +870,14 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
     while (ok && running && !w.clientGone()) {
       bool exited = ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 100);
       std::vector<LogEntry> more;
-      reader.poll(&more);
-      for (const auto& e : more) {
-        if (!wanted(e)) continue;
-        if (!(ok = w.write(frame(e, timestamps, tty)))) break;
-      }
+      do {  // after the exit, everything left (poll reads ~1 MiB at a time)
+        more.clear();
+        reader.poll(&more);
+        for (const auto& e : more) {
+          if (!wanted(e)) continue;
+          if (!(ok = w.write(frame(e, timestamps, tty)))) break;
+        }
+      } while (ok && exited && !more.empty());
       if (exited) break;
       if (until && ctx.engine->clock()->nowNs() > until) break;
     }

@@ -109,6 +109,25 @@ class LifecycleTest(Base):
         self.assertTrue(until(lambda: self.state(cid) == ("exited", 3), timeout=40))
         self.d("rm", cid, check=True)
 
+    def test_logs_follow_ends_at_docker_restart(self):
+        # dockerd (measured: 20.10) ends `docker logs -f` when the run ends,
+        # also when `docker restart` starts the container again.
+        cid = self.d(*RUN, "-d", "busybox", "sh", "-c",
+                     'trap "exit 0" TERM; while true; do echo tick; sleep 0.2; done',
+                     check=True).stdout.strip()
+        f = subprocess.Popen([DOCKER, "logs", "-f", cid], env=self.arcad.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        self.d("restart", "-t", "5", cid, check=True)
+        try:
+            out, _ = f.communicate(timeout=20)
+        finally:
+            f.kill()
+        self.assertEqual(f.returncode, 0)
+        self.assertIn("tick", out)
+        self.assertEqual(self.state(cid)[0], "running")
+        self.d("rm", "-f", cid, check=True)
+
     def test_restarting_status_stop_and_rm(self):
         cid = self.d(*RUN, "-d", "--restart", "always", "busybox", "sh", "-c", "exit 2",
                      check=True).stdout.strip()
