@@ -206,7 +206,7 @@ void attachContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (logs) {
     int fd = openContainerLog(ctx, id);
     if (fd >= 0) {
-      LogTail reader(fd);
+      LogReader reader(ctx.executor->logPath(id), fd);  // owns fd
       std::vector<LogEntry> entries;
       std::string buf;
       while (reader.poll(&entries) && !entries.empty()) {
@@ -219,7 +219,6 @@ void attachContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
         if (buf.size() > (1 << 20)) buf.clear();
       }
       if (!buf.empty()) w.write(buf);
-      ::close(fd);
     }
   }
   if (!stream || w.clientGone()) return w.close();

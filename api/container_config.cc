@@ -4,6 +4,8 @@
 
 #include "api/container_resources.h"
 #include "api/json.h"
+#include "engine/log_options.h"
+#include "engine/restart_policy.h"
 
 namespace arca::api {
 
@@ -73,12 +75,13 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
     if (auto v = getBool(H, "ReadonlyRootfs", &te)) cmd.host_config.set_readonly_rootfs(*v);
     auto rp = H.FindMember("RestartPolicy");
     if (rp != H.MemberEnd() && rp->value.IsObject()) {
-      std::string name = getString(rp->value, "Name", &te).value_or("");
-      if (!name.empty() && name != "no") {
-        return InvalidArgument("restart policy \"" + name +
-                               "\" is not supported yet by arca (see docs/LIMITATIONS.md)");
-      }
-      cmd.host_config.mutable_restart_policy()->set_name(name);
+      // Restart policies (lifecycle): Docker's checks; AutoRemove is parsed above.
+      auto* policy = cmd.host_config.mutable_restart_policy();
+      policy->set_name(getString(rp->value, "Name", &te).value_or(""));
+      policy->set_maximum_retry_count(
+          static_cast<int32_t>(getInt(rp->value, "MaximumRetryCount", &te).value_or(0)));
+      Status valid = engine::validateRestartPolicy(cmd.host_config);
+      if (!valid.ok()) return valid;
     }
     auto cs = H.FindMember("ConsoleSize");
     if (cs != H.MemberEnd() && cs->value.IsArray()) {
@@ -94,9 +97,10 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
                                "\" is not supported yet by arca: only json-file");
       }
       if (auto cfg = getStringMap(lc->value, "Config", &te)) {
-        if (!cfg->empty()) {
-          return InvalidArgument("log options are not supported yet by arca");
-        }
+        // json-file rotation (lifecycle): keys checked now, values at start as dockerd does.
+        Status valid = engine::validateLogOptions(*cfg);
+        if (!valid.ok()) return valid;
+        for (auto& [k, v] : *cfg) (*cmd.host_config.mutable_log_config())[k] = v;
       }
     }
     // Options with effects this engine does not implement yet: refuse clearly.

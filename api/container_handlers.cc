@@ -58,6 +58,10 @@ std::string statusText(const v1::Container& c, int64_t now) {
     return "Exited (" + std::to_string(c.exit_code()) + ") " +
            humanDuration(now - c.finished_ns()) + " ago";
   }
+  if (c.status() == "restarting") {
+    return "Restarting (" + std::to_string(c.exit_code()) + ") " +
+           humanDuration(now - c.finished_ns()) + " ago";
+  }
   if (c.status() == "removing") return "Removal In Progress";
   if (c.status() == "dead") return "Dead";
   return "Created";
@@ -135,7 +139,7 @@ std::string inspectJson(const ApiContext& ctx, const v1::Container& c) {
   j.Key("State");
   j.StartObject();
   jstr(j, "Status", c.status());
-  j.Key("Running"); j.Bool(c.status() == "running" || c.status() == "paused");
+  j.Key("Running"); j.Bool(c.status() == "running" || c.status() == "paused" || c.status() == "restarting");
   j.Key("Paused"); j.Bool(c.status() == "paused");
   j.Key("Restarting"); j.Bool(c.status() == "restarting");
   j.Key("OOMKilled"); j.Bool(c.oom_killed());
@@ -363,7 +367,7 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
     for (const auto& kv : s.containers()) {
       const std::string& id = kv.first;  // (clang 14 cannot capture structured bindings)
       const v1::Container& c = kv.second;
-      if (!all && c.status() != "running" && c.status() != "paused") continue;
+      if (!all && c.status() != "running" && c.status() != "paused" && c.status() != "restarting") continue;
       if (c.created_seq() >= before_seq || c.created_seq() <= since_seq) continue;
       if (!f["status"].empty() &&
           std::find(f["status"].begin(), f["status"].end(), c.status()) == f["status"].end()) {
@@ -484,13 +488,16 @@ Status stopAndWait(ApiContext& ctx, const std::string& ref, const std::string& s
   waitStartSettled(ctx, ref, w);
   std::string id;
   uint64_t exits = 0;
+  bool restarting = false;  // a pending restart is abandoned: nothing runs to wait for
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     Status st = engine::decideStop(s, ref, signal, timeout, restart, out, &id);
     auto it = s.containers().find(id);
     if (it != s.containers().end()) exits = it->second.exit_count();
+    restarting = it != s.containers().end() && it->second.status() == "restarting";
     return st;
   });
   if (!seq.ok()) return seq.status();
+  if (restarting) return Status::Ok();
   ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); });
   return Status::Ok();
 }
@@ -526,13 +533,16 @@ Status killAndWait(ApiContext& ctx, const std::string& ref, const std::string& s
   waitStartSettled(ctx, ref, w);
   std::string id;
   uint64_t exits = 0;
+  bool signalled = false;  // false: a restarting container, only its pending restart cancelled
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     Status st = engine::decideKill(s, ref, signal, out, &id);
     auto it = s.containers().find(id);
     if (it != s.containers().end()) exits = it->second.exit_count();
+    signalled = !out->empty() && out->back().has_container_kill_requested();
     return st;
   });
   if (!seq.ok()) return seq.status();
+  if (!signalled) return Status::Ok();
   uint64_t want = *seq;
   ctx.engine->waitUntil([&](const v1::State& s) {
     auto it = s.containers().find(id);
@@ -540,7 +550,7 @@ Status killAndWait(ApiContext& ctx, const std::string& ref, const std::string& s
   });
   std::string err = field<std::string>(ctx, id, "", [](const v1::Container& c) { return c.signal_error(); });
   if (!err.empty()) {
-    return Conflict("Cannot kill container: " + ref + ": " + err);
+    return Conflict("cannot kill container: " + ref + ": " + err);
   }
   int sig = signal.empty() ? SIGKILL : engine::parseSignal(signal);
   if (sig == SIGKILL) {
@@ -663,7 +673,7 @@ void waitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     if (it == s.containers().end()) return true;
     const auto& c = it->second;
     exits = c.exit_count();
-    not_running = c.status() != "running" && !c.start_pending();
+    not_running = c.status() != "running" && c.status() != "restarting" && !c.start_pending();
     last_code = c.exit_code();
     return false;
   });
@@ -680,6 +690,11 @@ void waitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
           if (it == s.containers().end()) return true;
           if (it->second.exit_count() > exits) last_code = it->second.exit_code();
           if (cond == "removed") return false;
+          if (cond == "not-running" && it->second.status() != "running" &&
+              it->second.status() != "restarting" && !it->second.start_pending()) {
+            last_code = it->second.exit_code();  // e.g. a pending restart cancelled by a stop
+            return true;
+          }
           return it->second.exit_count() > exits;
         },
         [&] { return w.clientGone(); });
@@ -734,7 +749,7 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
   int fd = openLog(ctx, id);
   if (fd < 0) return sendError(w, Internal("cannot open the container's log"));
   w.startStream(200, tty ? "application/vnd.docker.raw-stream" : muxContentType(req));
-  LogTail reader(fd);
+  LogReader reader(ctx.executor->logPath(id), fd);  // owns fd
   std::vector<LogEntry> entries;
   reader.poll(&entries);
   while (!entries.empty()) {  // the rest of a large file
@@ -770,16 +785,18 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
     while (ok && running && !w.clientGone()) {
       bool exited = ctx.engine->waitUntil(exitedSince(id, exits), [&] { return w.clientGone(); }, 100);
       std::vector<LogEntry> more;
-      reader.poll(&more);
-      for (const auto& e : more) {
-        if (!wanted(e)) continue;
-        if (!(ok = w.write(frame(e, timestamps, tty)))) break;
-      }
+      do {  // after the exit, everything left (poll reads ~1 MiB at a time)
+        more.clear();
+        reader.poll(&more);
+        for (const auto& e : more) {
+          if (!wanted(e)) continue;
+          if (!(ok = w.write(frame(e, timestamps, tty)))) break;
+        }
+      } while (ok && exited && !more.empty());
       if (exited) break;
       if (until && ctx.engine->clock()->nowNs() > until) break;
     }
   }
-  ::close(fd);
   if (!w.clientGone()) w.end();
 }
 

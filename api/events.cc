@@ -83,6 +83,7 @@ void EventProjector::seed(const v1::State& s) {
   for (const auto& [id, c] : s.containers()) {
     ContainerInfo ci{c.name(), c.config().image(), {}};
     for (const auto& [k, v] : c.config().labels()) ci.labels[k] = v;
+    ci.restarting = c.status() == "restarting";
     containers_[id] = std::move(ci);
   }
   for (const auto& [id, img] : s.images()) {
@@ -140,6 +141,31 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
       if (ev.stopped_by_request()) containerEvent(out, "stop", ev.id(), t);
       break;
     }
+    // Restart policies (lifecycle): dockerd's stop of a restarting container
+    // says "stop" (no kill, no die: the process had already died).
+    case v1::Event::kContainerRestartScheduled:
+      if (auto it = containers_.find(e.container_restart_scheduled().id()); it != containers_.end()) {
+        it->second.restarting = true;
+      }
+      break;
+    case v1::Event::kContainerStartRequested:
+      if (auto it = containers_.find(e.container_start_requested().id()); it != containers_.end()) {
+        it->second.restarting = false;
+      }
+      break;
+    case v1::Event::kContainerStopRequested:
+      if (auto it = containers_.find(e.container_stop_requested().id());
+          it != containers_.end() && it->second.restarting) {
+        it->second.restarting = false;
+        containerEvent(out, "stop", it->first, t);
+      }
+      break;
+    case v1::Event::kContainerStopMarked:
+      if (auto it = containers_.find(e.container_stop_marked().id());
+          it != containers_.end() && e.container_stop_marked().cancel_restart()) {
+        it->second.restarting = false;
+      }
+      break;
     case v1::Event::kContainerRenamed: {
       const auto& ev = e.container_renamed();
       auto it = containers_.find(ev.id());

@@ -40,6 +40,7 @@ class EventProjector {
   struct ContainerInfo {
     std::string name, image;
     std::map<std::string, std::string> labels;
+    bool restarting = false;  // a restart policy's restart is pending (lifecycle)
   };
   std::map<std::string, ContainerInfo> containers_;
   std::map<std::string, std::string> image_names_;  // id -> a familiar name

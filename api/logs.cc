@@ -1,6 +1,11 @@
 #include "api/logs.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include <rapidjson/document.h>
 
@@ -28,17 +33,116 @@ bool parseLogLine(const char* data, size_t len, LogEntry* out) {
   return true;
 }
 
-bool LogTail::poll(std::vector<LogEntry>* out) {
+namespace {
+
+uint64_t inodeOf(int fd) {
+  struct stat st {};
+  return fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+constexpr int kMaxRotatedFiles = 10000;
+
+}  // namespace
+
+LogReader::LogReader(std::string path, int live_fd) : path_(std::move(path)) {
+  // Rotated files first, oldest (highest suffix) first; a file seen twice
+  // (rotated while we opened them) is read once.
+  std::vector<File> rotated;
+  for (int k = 1; k < kMaxRotatedFiles; ++k) {
+    int fd = ::open((path_ + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    rotated.push_back({fd, inodeOf(fd)});
+  }
+  const uint64_t live_ino = inodeOf(live_fd);
+  for (auto it = rotated.rbegin(); it != rotated.rend(); ++it) {
+    bool dup = it->ino == live_ino || std::any_of(files_.begin(), files_.end(),
+                                                  [&](const File& f) { return f.ino == it->ino; });
+    if (dup) {
+      ::close(it->fd);
+    } else {
+      files_.push_back(*it);
+    }
+  }
+  files_.push_back({live_fd, live_ino});
+}
+
+LogReader::~LogReader() {
+  for (const auto& f : files_) ::close(f.fd);
+}
+
+bool LogReader::drain(const File& f, size_t* budget) {
   char buf[65536];
-  size_t total = 0;
-  for (;;) {
-    ssize_t n = ::read(fd_, buf, sizeof buf);
-    if (n < 0) return false;
+  while (*budget > 0) {
+    ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0) return errno == EINTR ? true : false;
     if (n == 0) break;
     partial_.append(buf, static_cast<size_t>(n));
-    total += static_cast<size_t>(n);
-    if (total >= (1u << 20)) break;
+    *budget = static_cast<size_t>(n) >= *budget ? 0 : *budget - static_cast<size_t>(n);
   }
+  return true;
+}
+
+void LogReader::followRotation() {
+  // The live file was renamed to <path>.K (K = 1 unless it rotated again
+  // since): <path>.K-1 ... <path>.1, then the new <path>, follow it.
+  const uint64_t old_ino = files_.back().ino;
+  std::vector<File> newer;
+  bool found = false;
+  for (int k = 1; k < kMaxRotatedFiles && !found; ++k) {
+    int fd = ::open((path_ + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    uint64_t ino = inodeOf(fd);
+    if (ino == old_ino) {
+      found = true;
+      ::close(fd);
+    } else {
+      newer.push_back({fd, ino});
+    }
+  }
+  if (!found) {  // rotated out of reach already: only the new live file
+    for (const auto& f : newer) ::close(f.fd);
+    newer.clear();
+  }
+  for (auto it = newer.rbegin(); it != newer.rend(); ++it) files_.push_back(*it);
+  int live = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (live >= 0) files_.push_back({live, inodeOf(live)});
+}
+
+bool LogReader::poll(std::vector<LogEntry>* out) {
+  size_t budget = 1u << 20;
+  while (budget > 0) {
+    if (!drain(files_.front(), &budget)) return false;
+    if (budget == 0) break;
+    if (files_.size() > 1) {  // an older file is done: on to the next
+      ::close(files_.front().fd);
+      files_.erase(files_.begin());
+      parse(out);
+      partial_.clear();  // a torn last line does not continue in the next file
+      continue;
+    }
+    // The live file at EOF: rotated away (a new <path>) or truncated?
+    struct stat st {};
+    const File live = files_.front();
+    if (::stat(path_.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_ino) != live.ino) {
+      if (!drain(live, &budget)) return false;  // its last lines, written before the rename
+      followRotation();
+      if (files_.size() > 1) continue;
+      break;
+    }
+    struct stat fst {};
+    off_t pos = ::lseek(live.fd, 0, SEEK_CUR);
+    if (fstat(live.fd, &fst) == 0 && fst.st_size < pos) {
+      ::lseek(live.fd, 0, SEEK_SET);
+      partial_.clear();
+      continue;
+    }
+    break;
+  }
+  parse(out);
+  return true;
+}
+
+void LogReader::parse(std::vector<LogEntry>* out) {
   size_t start = 0;
   for (;;) {
     size_t nl = partial_.find('\n', start);
@@ -48,11 +152,14 @@ bool LogTail::poll(std::vector<LogEntry>* out) {
     start = nl + 1;
   }
   partial_.erase(0, start);
-  return true;
 }
 
-void LogTail::seekEnd() {
-  ::lseek(fd_, 0, SEEK_END);
+void LogReader::seekEnd() {
+  while (files_.size() > 1) {
+    ::close(files_.front().fd);
+    files_.erase(files_.begin());
+  }
+  ::lseek(files_.front().fd, 0, SEEK_END);
   partial_.clear();
 }
 

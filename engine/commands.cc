@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "engine/lookup.h"
+#include "engine/restart_policy.h"
 
 namespace arca::engine {
 namespace {
@@ -44,27 +45,64 @@ Status removeWhileRunning(const std::string& name) {
 
 }  // namespace
 
-int parseSignal(const std::string& in) {
-  if (in.empty()) return 0;
-  if (in.find_first_not_of("0123456789") == std::string::npos) {
-    long n = std::strtol(in.c_str(), nullptr, 10);
-    return (n > 0 && n <= 64) ? static_cast<int>(n) : 0;
+namespace {
+
+// Docker's (moby/sys/signal) Linux real-time names: RTMIN (34), RTMIN+1..+15,
+// RTMAX-14..-1, RTMAX (64). 0 when `s` is none of them.
+int realtimeSignal(const std::string& s) {
+  constexpr int kRtMin = 34, kRtMax = 64;
+  if (s == "RTMIN") return kRtMin;
+  if (s == "RTMAX") return kRtMax;
+  for (int i = 1; i <= 15; ++i) {
+    if (s == "RTMIN+" + std::to_string(i)) return kRtMin + i;
+  }
+  for (int i = 1; i <= 14; ++i) {
+    if (s == "RTMAX-" + std::to_string(i)) return kRtMax - i;
+  }
+  return 0;
+}
+
+// Go's strconv.Atoi syntax: an optional sign and decimal digits.
+bool atoiSyntax(const std::string& s, long long* v) {
+  size_t i = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+  if (i == s.size() || s.size() - i > 18) return false;
+  if (s.find_first_not_of("0123456789", i) != std::string::npos) return false;
+  *v = std::strtoll(s.c_str(), nullptr, 10);
+  return true;
+}
+
+}  // namespace
+
+Status parseKillSignal(const std::string& in, int* out) {
+  long long n = 0;
+  if (atoiSyntax(in, &n)) {
+    if (n == 0) return InvalidArgument("invalid signal: " + in);
+    // Linux knows 1-31 and the real-time signals 34-64 (32 and 33 belong to libc).
+    if (n < 1 || n > 64 || n == 32 || n == 33) {
+      return InvalidArgument("the linux daemon does not support signal " + std::to_string(n));
+    }
+    *out = static_cast<int>(n);
+    return Status::Ok();
   }
   std::string s;
   for (char c : in) s += static_cast<char>(toupper(static_cast<unsigned char>(c)));
   if (s.rfind("SIG", 0) == 0) s = s.substr(3);
   for (const auto& e : kSignals) {
-    if (s == e.name) return e.num;
+    if (s == e.name) {
+      *out = e.num;
+      return Status::Ok();
+    }
   }
-  if (s.rfind("RTMIN", 0) == 0 || s.rfind("RTMAX", 0) == 0) {
-    int base = s[2] == 'M' && s[3] == 'I' ? SIGRTMIN : SIGRTMAX;
-    std::string rest = s.substr(5);
-    if (rest.empty()) return base;
-    long off = std::strtol(rest.c_str(), nullptr, 10);
-    int sig = base + static_cast<int>(off);
-    return sig > 0 && sig <= 64 ? sig : 0;
+  if (int rt = realtimeSignal(s)) {
+    *out = rt;
+    return Status::Ok();
   }
-  return 0;
+  return InvalidArgument("invalid signal: " + in);
+}
+
+int parseSignal(const std::string& in) {
+  int sig = 0;
+  return parseKillSignal(in, &sig).ok() ? sig : 0;
 }
 
 std::string signalName(int sig) {
@@ -145,7 +183,9 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
-  if ((*c)->status() == "running") return NotModified("container already started");
+  if ((*c)->status() == "running" || (*c)->status() == "restarting") {
+    return NotModified("container already started");
+  }
   if ((*c)->start_pending()) return Conflict("container " + ref + " is already starting");
   if ((*c)->status() == "removing") {
     return Conflict("cannot start container " + ref + ": removal in progress");
@@ -167,7 +207,9 @@ Status decideStop(const v1::State& s, const std::string& ref, const std::string&
   if (sig.empty()) sig = "SIGTERM";
   int num = parseSignal(sig);
   if (num == 0) return InvalidArgument("Invalid signal: " + sig);
-  if ((*c)->status() != "running") return NotModified("container already stopped");
+  // A restarting container's pending restart is abandoned (the reducer makes it "exited").
+  bool restarting = (*c)->status() == "restarting";
+  if ((*c)->status() != "running" && !restarting) return NotModified("container already stopped");
   if (timeout < -1) {
     timeout = (*c)->config().has_stop_timeout() ? (*c)->config().stop_timeout() : 10;
   }
@@ -186,11 +228,24 @@ Status decideKill(const v1::State& s, const std::string& ref, const std::string&
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
-  int num = signal.empty() ? SIGKILL : parseSignal(signal);
-  if (num == 0) return InvalidArgument("Invalid signal: " + signal);
-  if ((*c)->status() != "running") {
-    return Conflict("Cannot kill container: " + ref + ": container " + *id + " is not running");
+  int num = SIGKILL;
+  if (!signal.empty()) {
+    Status st = parseKillSignal(signal, &num);
+    if (!st.ok()) return InvalidArgument("cannot kill container: " + ref + ": " + st.message());
   }
+  // Docker counts a kill as a manual stop; SIGKILL or the stop signal also
+  // cancels the restart policy (a restarting container then stays exited).
+  v1::Event mark;
+  mark.mutable_container_stop_marked()->set_id(*id);
+  mark.mutable_container_stop_marked()->set_cancel_restart(killCancelsRestart(**c, num));
+  if ((*c)->status() == "restarting") {
+    out->push_back(std::move(mark));
+    return Status::Ok();  // nothing runs: no kill request
+  }
+  if ((*c)->status() != "running") {
+    return Conflict("cannot kill container: " + ref + ": container " + *id + " is not running");
+  }
+  out->push_back(std::move(mark));
   v1::Event e;
   e.mutable_container_kill_requested()->set_id(*id);
   e.mutable_container_kill_requested()->set_signal(num);
@@ -206,6 +261,11 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
   *running = (*c)->status() == "running" || (*c)->start_pending();
   if (*running && !force) {
     return removeWhileRunning((*c)->name());
+  }
+  if ((*c)->status() == "restarting" && !force) {
+    return Conflict("cannot remove container \"/" + (*c)->name() +
+                    "\": container is restarting: stop the container before removing or force "
+                    "remove");
   }
   return Status::Ok();
 }

@@ -48,6 +48,10 @@ Status decideRename(const v1::State& s, const std::string& ref, const std::strin
 // Signal names/numbers as Docker accepts them ("KILL", "SIGKILL", "9").
 // Returns 0 when unknown.
 int parseSignal(const std::string& s);
+// The same with Docker's refusals (InvalidArgument): "invalid signal: X" for
+// an unknown name or 0, "the linux daemon does not support signal N" for a
+// number Linux does not have. Real-time names: RTMIN, RTMIN+1..15, RTMAX-14..1, RTMAX.
+Status parseKillSignal(const std::string& s, int* sig);
 std::string signalName(int sig);  // "SIGTERM"
 
 // Docker's container name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+

@@ -77,6 +77,13 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       auto* c = findContainer(s, e.container_start_requested().id());
       if (!c) break;
       c->set_start_requests(c->start_requests() + 1);
+      if (c->status() != "restarting") {
+        // A user's start (not the restart policy's): Docker's fresh restart manager.
+        c->set_restart_count(0);
+        c->set_restart_delay_ms(0);
+        c->set_manually_stopped(false);
+        c->set_restart_cancelled(false);
+      }
       c->set_start_pending(true);
       c->set_stop_requested(false);
       c->set_restarting_by_request(false);
@@ -115,6 +122,12 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
     case Event::kContainerStopRequested: {
       auto* c = findContainer(s, e.container_stop_requested().id());
       if (c) {
+        c->set_manually_stopped(true);
+        c->set_restart_cancelled(true);
+        if (c->status() == "restarting") {  // the pending restart is abandoned
+          c->set_status("exited");
+          break;
+        }
         c->set_stop_requested(true);
         c->set_restarting_by_request(e.container_stop_requested().restart());
       }
@@ -210,6 +223,27 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
         to->clear_pids_limit();
       }
       *to->mutable_restart_policy() = from.restart_policy();
+      break;
+    }
+    case Event::kContainerRestartScheduled: {
+      const auto& ev = e.container_restart_scheduled();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      c->set_status("restarting");
+      c->set_restart_count(c->restart_count() + 1);
+      c->set_restart_delay_ms(ev.delay_ms());
+      c->set_restart_due_ns(env.time_ns() + static_cast<int64_t>(ev.delay_ms()) * 1000000);
+      break;
+    }
+    case Event::kContainerStopMarked: {
+      const auto& ev = e.container_stop_marked();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      c->set_manually_stopped(true);
+      if (ev.cancel_restart()) {
+        c->set_restart_cancelled(true);
+        if (c->status() == "restarting") c->set_status("exited");
+      }
       break;
     }
     default:

@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/commands.h"
+#include "engine/log_options.h"
+#include "engine/restart_policy.h"
 
 namespace arca::runtime {
 
@@ -49,6 +51,7 @@ void Executor::start() {
       &durable_at);
   // No intent can be appended between reconcile() and subscribe(): the API
   // does not serve yet, and reconcile() records outcomes only.
+  applyRestartPoliciesAtStart();
 }
 
 void Executor::stop() {
@@ -175,6 +178,8 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   });
   if (!found) return;
   spec.log_path = logPath(id);
+  std::string log_error;
+  bool log_ok = applyLogOptions(id, &spec, &log_error);
   std::error_code ec;
   fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
 
@@ -198,6 +203,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
       if (!st.ok()) spdlog::warn("executor: auto-remove of {}: {}", id.substr(0, 12), st.toString());
     }
   };
+  if (!log_ok) return fail(log_error);
   if (image.id().empty()) return fail("image of container " + id + " is gone");
   auto dirs = images_->layerDirs(image);
   if (!dirs.ok()) return fail(dirs.status().message());
@@ -253,12 +259,10 @@ void Executor::watchExit(const std::string& id) {
   // answered after the exit never races with this cleanup.
   Status cst = driver_->cleanup(id);
   if (!cst.ok()) spdlog::warn("executor: cleanup of {}: {}", id.substr(0, 12), cst.toString());
-  bool stopped = false;
   bool auto_remove = false;
   engine_->read([&](const v1::State& s) {
     auto it = s.containers().find(id);
     if (it == s.containers().end()) return 0;
-    stopped = it->second.stop_requested();
     // As dockerd: a restart's stop does not trigger AutoRemove.
     auto_remove = it->second.host_config().auto_remove() && !it->second.restarting_by_request();
     return 0;
@@ -267,14 +271,19 @@ void Executor::watchExit(const std::string& id) {
     std::lock_guard<std::mutex> lk(mu_);
     watching_.erase(id);
   }
-  v1::Event e;
-  auto* ev = e.mutable_container_exited();
-  ev->set_id(id);
-  ev->set_exit_code(res.exit_code);
-  ev->set_oom_killed(res.oom_killed);
-  ev->set_error(err);
-  ev->set_stopped_by_request(stopped);
-  engine_->record({e});
+  // The exit and the restart policy's decision go in one batch (lifecycle).
+  engine::ExitReport report{id, res.exit_code, res.oom_killed, err};
+  bool restart = false;
+  uint64_t delay_ms = 0, restart_count = 0;
+  int64_t now = engine_->clock()->nowNs();
+  auto recorded = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    Status st = engine::decideExit(s, report, now, out, &restart, &delay_ms);
+    auto it = s.containers().find(id);
+    if (it != s.containers().end()) restart_count = it->second.restart_count() + 1;
+    return st;
+  });
+  if (!recorded.ok()) spdlog::warn("executor: exit of {}: {}", id.substr(0, 12), recorded.status().toString());
+  if (restart) scheduleRestart(id, restart_count, static_cast<int64_t>(delay_ms));
   if (auto_remove) {
     Status st = removeContainer(id);
     if (!st.ok()) spdlog::warn("executor: auto-remove of {}: {}", id.substr(0, 12), st.toString());
@@ -418,6 +427,85 @@ void Executor::reconcile() {
       Status st = removeContainer(it.id);
       (void)st;
     }
+  }
+}
+
+// --- Restart policies and log options (lifecycle) ---------------------------
+
+bool Executor::applyLogOptions(const std::string& id, SandboxSpec* spec, std::string* error) {
+  std::map<std::string, std::string> opts;
+  engine_->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it != s.containers().end()) opts.insert(it->second.host_config().log_config().begin(),
+                                                it->second.host_config().log_config().end());
+    return 0;
+  });
+  auto parsed = engine::parseJsonFileOptions(opts);
+  if (!parsed.ok()) {
+    *error = "failed to initialize logging driver: " + parsed.status().message();
+    return false;
+  }
+  spec->log_max_size = parsed->max_size;
+  spec->log_max_files = parsed->max_files;
+  return true;
+}
+
+void Executor::scheduleRestart(const std::string& id, uint64_t restart_count, int64_t delay_ms) {
+  spawn([this, id, restart_count, delay_ms] {
+    // Cancelled when the container stops "restarting" for this restart (stop,
+    // kill, removal); otherwise the policy's start is decided when due.
+    auto cancelled = [id, restart_count](const v1::State& s) {
+      auto it = s.containers().find(id);
+      return it == s.containers().end() || it->second.status() != "restarting" ||
+             it->second.restart_count() != restart_count;
+    };
+    if (delay_ms > 0 &&
+        engine_->waitUntil(cancelled, [this] { return stopping_.load(); }, static_cast<int>(delay_ms))) {
+      return;
+    }
+    if (stopping_) return;
+    post(id, [this, id, restart_count] {
+      auto r = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+        return engine::decidePolicyStart(s, id, restart_count, out);
+      });
+      if (!r.ok()) spdlog::debug("executor: restart of {}: {}", id.substr(0, 12), r.status().message());
+    });
+  });
+}
+
+void Executor::applyRestartPoliciesAtStart() {
+  struct Pending {
+    std::string id;
+    uint64_t restart_count;
+    int64_t due_ns;
+  };
+  std::vector<Pending> pending;
+  std::vector<std::string> to_start;
+  engine_->read([&](const v1::State& s) {
+    for (const auto& [id, c] : s.containers()) {
+      if (c.status() == "restarting" && !c.start_pending()) {
+        pending.push_back({id, c.restart_count(), c.restart_due_ns()});
+      } else if (engine::restartsAtDaemonStart(c)) {
+        to_start.push_back(id);
+      }
+    }
+    return 0;
+  });
+  const int64_t now = engine_->clock()->nowNs();
+  for (const auto& p : pending) {  // decided before a crash: still due
+    spdlog::info("executor: resuming the pending restart of {}", p.id.substr(0, 12));
+    scheduleRestart(p.id, p.restart_count, std::max<int64_t>(0, (p.due_ns - now) / 1000000));
+  }
+  for (const auto& id : to_start) {  // as dockerd does when it starts
+    std::string full;
+    auto r = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+      if (auto it = s.containers().find(id); it == s.containers().end() ||
+                                             !engine::restartsAtDaemonStart(it->second)) {
+        return FailedPrecondition("no longer restarts");
+      }
+      return engine::decideStart(s, id, false, out, &full);
+    });
+    if (r.ok()) spdlog::info("executor: restart policy starts {}", id.substr(0, 12));
   }
 }
 

@@ -77,6 +77,13 @@ class Executor {
   Status finishRemoval(const std::string& id);
   void reconcile();
   void spawn(std::function<void()> fn);
+  // Restart policies and log options (lifecycle): the json-file options of
+  // `id` into *spec (false, with dockerd's text, when they do not parse); the
+  // policy's start once `delay_ms` passed (strand of `id`); at start-up, the
+  // pending restarts and the containers dockerd restarts when it starts.
+  bool applyLogOptions(const std::string& id, SandboxSpec* spec, std::string* error);
+  void scheduleRestart(const std::string& id, uint64_t restart_count, int64_t delay_ms);
+  void applyRestartPoliciesAtStart();
 
   engine::Engine* engine_;
   SandboxDriver* driver_;

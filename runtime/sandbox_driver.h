@@ -36,6 +36,10 @@ struct SandboxSpec {
   uint32_t console_height = 0;
   SandboxResources resources;  // cgroup limits (docker update changes them live)
   SandboxSecurity security;    // capabilities, devices, init, /etc files, ...
+  // json-file rotation (lifecycle): rotate at `log_max_size` bytes (-1: never),
+  // keeping `log_max_files` files (<log>, <log>.1 ... <log>.N-1).
+  int64_t log_max_size = -1;
+  int log_max_files = 1;
 };
 
 // A process started in a running sandbox (docker exec).

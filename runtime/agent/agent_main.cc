@@ -2,6 +2,7 @@
 //
 //   arca-agent --id ID --bundle DIR --socket PATH --log FILE
 //              --runtime-root DIR [--runtime runc|crun] [--runtime-path BIN] [--ready-fd N]
+//              [--log-max-size BYTES --log-max-files N]   (json-file rotation)
 //
 // Started detached by arcad's NamespaceDriver (new session, stdio on /dev/null
 // or the bundle's agent.log); serves arca.agent.v1.Agent on a unix socket,
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
       opts.runtime_path = v;
     } else if (a == "--runtime-root") {
       opts.runtime_root = v;
+    } else if (a == "--log-max-size") {
+      opts.log_max_size = atoll(v.c_str());
+    } else if (a == "--log-max-files") {
+      opts.log_max_files = atoi(v.c_str());
     } else if (a == "--ready-fd") {
       opts.ready_fd = atoi(v.c_str());
     } else {

@@ -149,8 +149,9 @@ Status Supervisor::init() {
   if (wake_fd_ < 0) return Internal(errnoText("eventfd"));
   devnull_fd_ = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull_fd_ < 0) return Internal(errnoText("open /dev/null"));
-  log_fd_ = open(opts_.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (log_fd_ < 0) return Internal(errnoText("open log " + opts_.log_path));
+  auto log = LogWriter::open(opts_.log_path, opts_.log_max_size, opts_.log_max_files);
+  if (!log.ok()) return log.status();
+  log_ = std::move(*log);
   auto init = std::make_unique<Proc>();
   init->is_init = true;
   init->tty = terminal_;
@@ -159,7 +160,7 @@ Status Supervisor::init() {
 }
 
 Supervisor::~Supervisor() {
-  for (int fd : {sig_fd_, wake_fd_, log_fd_, devnull_fd_}) {
+  for (int fd : {sig_fd_, wake_fd_, devnull_fd_}) {
     if (fd >= 0) close(fd);
   }
   for (auto& [id, p] : procs_) {
@@ -701,20 +702,12 @@ void Supervisor::maybeRecordExitLocked() {
 }
 
 void Supervisor::writeLog(const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(log_fd_, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      // Disk full or similar: drop this batch, keep relaying (the container
-      // must not block on a full pipe), say so once.
-      if (!log_error_reported_) {
-        fprintf(stderr, "arca-agent: %s\n", errnoText("write " + opts_.log_path).c_str());
-        log_error_reported_ = true;
-      }
-      return;
-    }
-    off += static_cast<size_t>(n);
+  Status st = log_->write(data);
+  if (!st.ok() && !log_error_reported_) {
+    // Disk full or similar: the batch is dropped, relaying goes on (the
+    // container must not block on a full pipe); say so once.
+    fprintf(stderr, "arca-agent: %s\n", st.message().c_str());
+    log_error_reported_ = true;
   }
 }
 

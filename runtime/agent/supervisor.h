@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/status.h"
+#include "runtime/agent/log_writer.h"
 
 namespace arca::agent {
 
@@ -31,6 +32,8 @@ struct AgentOptions {
   std::string bundle;    // OCI bundle directory (config.json, rootfs/)
   std::string socket;    // unix socket to serve gRPC on
   std::string log_path;  // json-file log the container's output is appended to
+  int64_t log_max_size = -1;  // json-file rotation (lifecycle): -1 never
+  int log_max_files = 1;
   std::string runtime = "runc";
   std::string runtime_path;  // empty: look `runtime` up in $PATH
   std::string runtime_root;  // the OCI runtime's --root state directory
@@ -207,7 +210,7 @@ class Supervisor {
   bool crun_hybrid_workaround_ = false;
   int sig_fd_ = -1;
   int wake_fd_ = -1;
-  int log_fd_ = -1;
+  std::unique_ptr<LogWriter> log_;  // the json-file log, with rotation
   int devnull_fd_ = -1;
   bool log_error_reported_ = false;  // loop thread only
 

@@ -516,6 +516,10 @@ Status NamespaceDriver::spawnAgent(const SandboxSpec& spec) {
                                    runtime_root_,
                                    "--ready-fd",
                                    "3"};
+  if (spec.log_max_size > 0) {  // json-file rotation (lifecycle)
+    argv.insert(argv.end(), {"--log-max-size", std::to_string(spec.log_max_size),
+                             "--log-max-files", std::to_string(spec.log_max_files)});
+  }
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);

@@ -120,7 +120,7 @@ TEST(Commands, StartStopKillRules) {
   evs.clear();
   EXPECT_EQ(engine::decideKill(s, "tk", "NOPE", &evs, &got).code(), Code::kInvalidArgument);
   ASSERT_TRUE(engine::decideKill(s, "tk", "USR1", &evs, &got).ok());
-  EXPECT_EQ(evs[0].container_kill_requested().signal(), SIGUSR1);
+  EXPECT_EQ(evs.back().container_kill_requested().signal(), SIGUSR1);  // after ContainerStopMarked
   evs.clear();
   bool running = false;
   Status rm = engine::checkRemove(s, "tk", false, &got, &running);
