@@ -378,6 +378,8 @@ grpc::ServerUnaryReactor* AgentService::ExecWait(grpc::CallbackServerContext*,
   });
   if (!st.ok()) reactor->Finish(toGrpc(st));
   return reactor;
+}
+
 grpc::Status AgentService::Update(grpc::ServerContext*, const v1::UpdateRequest* req,
                                   v1::UpdateResponse*) {
   if (req->resources_json().empty() || req->resources_json().size() > (1 << 20)) {
