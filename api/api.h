@@ -22,6 +22,7 @@ struct ApiContext {
   engine::Engine* engine = nullptr;
   runtime::Executor* executor = nullptr;
   image::ImageStore* images = nullptr;
+  runtime::SandboxDriver* driver = nullptr;  // container files (cp, export, diff, commit)
   std::string data_root;
   std::string exec_root;
   std::string runtime_name = "runc";
@@ -70,6 +71,9 @@ void registerRegistryRoutes(Router& r, ApiContext& ctx);
 // (plain, gzip, bzip2, xz or zstd); repo, tag, message, changes, platform.
 // registerRegistryRoutes() routes /images/create here when fromSrc is given.
 void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
+// A container's files: HEAD/GET/PUT /containers/{id}/archive (docker cp),
+// GET /containers/{id}/export, GET /containers/{id}/changes, POST /commit.
+void registerFileRoutes(Router& r, ApiContext& ctx);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 
