@@ -157,11 +157,14 @@ void extractArchive(ApiContext& ctx, Request& req, ResponseWriter& w) {
                                                             root.readFile("/etc/group")));
       o.owner = std::make_pair(user.uid, user.gid);
     }
-    auto n = image::unpackTar([&](char* buf, size_t len) { return req.read(buf, len); },
-                              rootfs + (*dir == "/" ? "" : *dir), o);
-    // Whatever the tar did wrong is dockerd's 500 ("Error processing tar file").
-    if (!n.ok()) return Internal("Error processing tar file: " + n.status().message());
-    return Status::Ok();
+    // Extracted chrooted in the container's root: a container racing the
+    // copy with symlinks of its own still never leads it out.
+    return runtime::runInRoot(rootfs, [&]() -> Status {
+      auto n = image::unpackTar([&](char* buf, size_t len) { return req.read(buf, len); }, *dir, o);
+      // Whatever the tar did wrong is dockerd's 500 ("Error processing tar file").
+      if (!n.ok()) return Internal("Error processing tar file: " + n.status().message());
+      return Status::Ok();
+    });
   });
   if (!st.ok()) return sendError(w, st);
   w.send(200, "", "");

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "runtime/image/archive_io.h"
@@ -493,6 +495,24 @@ bool lstatInLayers(const std::vector<std::string>& layers, const std::string& re
     if (lstatBeneath(fd, rel, st)) return !isWhiteout(*st);
   }
   return false;
+}
+
+Status runInRoot(const std::string& rootfs, const std::function<Status()>& fn) {
+  Status result;
+  std::thread t([&] {
+    // CLONE_FS: this thread's root and cwd only; the rest of arcad is untouched.
+    if (unshare(CLONE_FS) != 0) {
+      result = Internal("unshare(CLONE_FS): " + goErrno(errno));
+      return;
+    }
+    if (chroot(rootfs.c_str()) != 0 || chdir("/") != 0) {
+      result = Internal("chroot " + rootfs + ": " + goErrno(errno));
+      return;
+    }
+    result = fn();
+  });
+  t.join();
+  return result;
 }
 
 StatusOr<std::vector<Change>> layerChanges(const std::string& upper,

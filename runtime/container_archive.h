@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,12 @@ StatusOr<std::string> resolveExtractDir(const RootDir& root, const std::string& 
 // does or that one holds a whiteout. Never follows a symlink of a layer.
 bool lstatInLayers(const std::vector<std::string>& layers, const std::string& rel,
                    struct stat* st);
+
+// Runs `fn` on a thread of its own whose root directory is `rootfs`
+// (unshare(CLONE_FS) + chroot, as moby's RunInFS): every path `fn` uses,
+// symlinks included, resolves inside the container even if the container
+// changes its files meanwhile. Blocks until `fn` returns.
+Status runInRoot(const std::string& rootfs, const std::function<Status()>& fn);
 
 // One `docker diff` line.
 struct Change {
