@@ -222,6 +222,24 @@ TEST_F(ContainerArchiveTest, ExtractDirResolution) {
   EXPECT_EQ(file.status().message(), "extraction point is not a directory");
 }
 
+TEST_F(ContainerArchiveTest, RunInRootConfinesPaths) {
+  if (geteuid() != 0) GTEST_SKIP() << "chroot needs root";
+  Status st = runInRoot(root_, [&]() -> Status {
+    // An absolute host path and a symlink to it both stay inside the root.
+    std::ofstream(base_ + "/evil") << "x";
+    std::ofstream("/tmp/hostlink") << "x";  // the link's target does not exist in the root
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.toString();
+  EXPECT_TRUE(fs::exists(root_ + base_ + "/evil") || !fs::exists(base_ + "/evil"));
+  EXPECT_FALSE(fs::exists(base_ + "/evil"));
+  std::ifstream secret(base_ + "/secret");
+  std::string text((std::istreambuf_iterator<char>(secret)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "host secret");
+  // arcad's own root is untouched.
+  EXPECT_TRUE(fs::exists("/proc/self"));
+}
+
 // Overlay layers: a whiteout is a 0/0 char device, an opaque dir has the
 // trusted.overlay.opaque xattr (both need root; skipped otherwise).
 class LayerChangesTest : public ::testing::Test {
