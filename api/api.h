@@ -9,6 +9,7 @@
 
 #include "api/router.h"
 #include "engine/engine.h"
+#include "runtime/container_archive.h"
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
 #include "runtime/registry/client.h"
@@ -74,6 +75,9 @@ void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
 // A container's files: HEAD/GET/PUT /containers/{id}/archive (docker cp),
 // GET /containers/{id}/export, GET /containers/{id}/changes, POST /commit.
 void registerFileRoutes(Router& r, ApiContext& ctx);
+// The X-Docker-Container-Path-Stat value: standard base64 of the JSON
+// {"name","size","mode" (Go os.FileMode),"mtime" (RFC 3339),"linkTarget"}.
+std::string pathStatHeader(const runtime::PathStat& st);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 

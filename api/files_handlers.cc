@@ -79,22 +79,6 @@ std::string base64(std::string_view in) {
   return out;
 }
 
-// The X-Docker-Container-Path-Stat header: base64 of the ContainerPathStat JSON.
-std::string pathStatHeader(const PathStat& st) {
-  rapidjson::StringBuffer sb;
-  JsonWriter j(sb);
-  j.StartObject();
-  jstr(j, "name", st.name);
-  j.Key("size");
-  j.Int64(st.size);
-  j.Key("mode");
-  j.Uint(st.mode);
-  jstr(j, "mtime", rfc3339(st.mtime_ns));
-  jstr(j, "linkTarget", st.link_target);
-  j.EndObject();
-  return base64(std::string_view(sb.GetString(), sb.GetSize()));
-}
-
 // ---------------------------------------------------------------------------
 // HEAD / GET /containers/{id}/archive
 
@@ -465,6 +449,21 @@ void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 }
 
 }  // namespace
+
+std::string pathStatHeader(const PathStat& st) {
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  j.StartObject();
+  jstr(j, "name", st.name);
+  j.Key("size");
+  j.Int64(st.size);
+  j.Key("mode");
+  j.Uint(st.mode);
+  jstr(j, "mtime", rfc3339(st.mtime_ns));
+  jstr(j, "linkTarget", st.link_target);
+  j.EndObject();
+  return base64(std::string_view(sb.GetString(), sb.GetSize()));
+}
 
 void registerFileRoutes(Router& r, ApiContext& ctx) {
   r.add("HEAD", "/containers/{id}/archive",
