@@ -137,6 +137,28 @@ class FilesTest(unittest.TestCase):
         with open("/proc/self/mountinfo") as f:
             self.assertNotIn(os.path.join(self.a.exec_root, "m/"), f.read())
 
+    def test_start_during_copy_of_stopped_container(self):
+        """A `docker start` while a stopped container's root is mounted for an
+        export waits for it; both succeed and the export is complete."""
+        self.docker("run", "--name", "busy", "--network", "none", "busybox", "sh", "-c",
+                    "dd if=/dev/zero of=/big bs=1M count=32 2>/dev/null; ls /big", check=True)
+        self.addCleanup(self.docker, "rm", "-f", "busy")
+        exp = subprocess.Popen([DOCKER, "export", "busy"], env=self.a.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = exp.stdout.read(65536)  # the export is under way, then stalls on us
+        time.sleep(0.5)
+        start = subprocess.Popen([DOCKER, "start", "-a", "busy"], env=self.a.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        self.assertIsNone(start.poll(), "start did not wait for the mounted root")
+        rest = exp.stdout.read()
+        self.assertEqual(exp.wait(timeout=60), 0, exp.stderr.read())
+        out, err = start.communicate(timeout=60)
+        self.assertEqual(start.returncode, 0, err)
+        self.assertEqual(out.strip(), "/big")
+        with tarfile.open(fileobj=io.BytesIO(first + rest)) as t:
+            self.assertEqual(t.getmember("big").size, 32 << 20)
+
     def test_escapes_never_reach_the_host(self):
         host = os.path.join(self.work, "hostdir")
         os.makedirs(host, exist_ok=True)
