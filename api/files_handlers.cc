@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -328,8 +329,8 @@ StatusOr<std::string> childImageConfig(const v1::ImageRecord& parent, Value& con
 }
 
 // Takes the writable layer of `t` into the image store on top of its image.
-// Returns the new layer's diff id, "" for an empty layer (nothing changed).
-StatusOr<std::string> commitLayer(ApiContext& ctx, const Target& t) {
+// An empty Layer (no diff id) when nothing changed.
+StatusOr<image::ImageStore::Layer> commitLayer(ApiContext& ctx, const Target& t) {
   const std::string tmp_dir = ctx.images->root() + "/tmp";
   std::string tmpl = tmp_dir + "/commit-XXXXXX";
   int fd = mkstemp(tmpl.data());
@@ -356,12 +357,10 @@ StatusOr<std::string> commitLayer(ApiContext& ctx, const Target& t) {
             &entries);
       });
   if (!st.ok()) return Internal("taking the changes of " + t.container.name() + ": " + st.message());
-  if (entries == 0) return std::string();  // Docker's empty layer: a history entry only
+  if (entries == 0) return image::ImageStore::Layer{};  // Docker's empty layer: history only
   ARCA_ASSIGN_OR_RETURN(image::ReadFn in, image::fileReader(tmpl));
   auto chains = imageChainIds(t.image);
-  ARCA_ASSIGN_OR_RETURN(auto layer, ctx.images->ingestLayer(in, chains.empty() ? "" : chains.back(),
-                                                           "", -1, "", nullptr));
-  return layer.diff_id;
+  return ctx.images->ingestLayer(in, chains.empty() ? "" : chains.back(), "", -1, "", nullptr);
 }
 
 void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
@@ -422,12 +421,12 @@ void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   (void)pause;
 
   ImageTransfer transfer(ctx);  // GC never sees the new layer half-recorded
-  auto diff_id = commitLayer(ctx, *t);
-  if (!diff_id.ok()) return sendError(w, diff_id.status());
+  auto layer = commitLayer(ctx, *t);
+  if (!layer.ok()) return sendError(w, layer.status());
 
   std::string created_by;
   for (const auto& arg : c.config().cmd()) created_by += (created_by.empty() ? "" : " ") + arg;
-  auto config_json = childImageConfig(t->image, config, *diff_id, c.id(),
+  auto config_json = childImageConfig(t->image, config, layer->diff_id, c.id(),
                                       req.queryParam("author").value_or(""),
                                       req.queryParam("comment").value_or(""), created_by,
                                       rfc3339(ctx.engine->clock()->nowNs()));
@@ -436,7 +435,10 @@ void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (!digest.ok()) return sendError(w, digest.status());
   auto rec = ctx.images->recordFromConfig(*config_json);
   if (!rec.ok()) return sendError(w, rec.status());
-  if (Status st = ctx.images->recordBlobs(rec->id(), {*digest}); !st.ok()) return sendError(w, st);
+  // The layer's plain tar is its only blob (docker save and push read it).
+  std::set<std::string> blobs{*digest};
+  if (!layer->blob_digest.empty()) blobs.insert(layer->blob_digest);
+  if (Status st = ctx.images->recordBlobs(rec->id(), blobs); !st.ok()) return sendError(w, st);
   if (!target->empty()) rec->add_repo_tags(*target);
   v1::Event e;
   auto* ev = e.mutable_container_committed();

@@ -271,6 +271,15 @@ class FilesTest(unittest.TestCase):
         self.addCleanup(self.docker, "rmi", "-f", "snap:1")
         r = self.docker("run", "--rm", "--network", "none", "snap:1", "ls", "/tmp/cdir", check=True)
         self.assertEqual(r.stdout.split(), ["sub", "y"])
+        # The new layer survives garbage collection and saves (its plain tar is its blob).
+        self.docker("commit", "csrc", "gc-trigger:1", check=True)
+        self.assertIn("Deleted:", self.docker("rmi", "gc-trigger:1", check=True).stdout)
+        saved = subprocess.run([DOCKER, "save", "snap:1"], env=self.a.env, capture_output=True,
+                               timeout=60)
+        self.assertEqual(saved.returncode, 0, saved.stderr.decode())
+        with tarfile.open(fileobj=io.BytesIO(saved.stdout)) as t:
+            manifest = json.load(t.extractfile("manifest.json"))
+            self.assertEqual(len(manifest[0]["Layers"]), 2)
         hist = self.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "snap:1",
                            check=True).stdout.splitlines()
         self.assertEqual(hist[0], "sleep 1000")
@@ -278,7 +287,8 @@ class FilesTest(unittest.TestCase):
         ev = self.docker("events", "--since", since, "--until", str(int(time.time()) + 1),
                          "--format", "{{json .}}", check=True).stdout.splitlines()
         evs = [json.loads(l) for l in ev]
-        commits = [e for e in evs if e["Action"] == "commit"]
+        commits = [e for e in evs if e["Action"] == "commit"
+                   and e["Actor"]["Attributes"]["imageRef"] == "snap:1"]
         self.assertEqual(len(commits), 1, ev)
         self.assertEqual(commits[0]["Type"], "container")
         self.assertEqual(commits[0]["Actor"]["Attributes"]["imageRef"], "snap:1")
