@@ -15,9 +15,11 @@
 //   <exec_root>/m/ID.N                 a stopped container's root, mounted
 //                                      privately during a docker cp/export
 //
-// The driver keeps no state in memory: a new instance (after an arcad
-// restart) finds running sandboxes through their sockets. Thread-safety as
-// in SandboxDriver: calls for different ids may run concurrently.
+// The driver keeps no sandbox state in memory: a new instance (after an
+// arcad restart) finds running sandboxes through their sockets. In memory
+// are only per-container locks that keep root filesystem mounts (start,
+// cleanup, withRootfs) from overlapping. Thread-safety as in SandboxDriver:
+// calls for different ids may run concurrently.
 #pragma once
 
 #include <atomic>
