@@ -9,6 +9,7 @@
 
 #include "api/router.h"
 #include "engine/engine.h"
+#include "runtime/container_archive.h"
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
 #include "runtime/registry/client.h"
@@ -22,6 +23,7 @@ struct ApiContext {
   engine::Engine* engine = nullptr;
   runtime::Executor* executor = nullptr;
   image::ImageStore* images = nullptr;
+  runtime::SandboxDriver* driver = nullptr;  // container files (cp, export, diff, commit)
   std::string data_root;
   std::string exec_root;
   std::string runtime_name = "runc";
@@ -74,6 +76,12 @@ void registerRegistryRoutes(Router& r, ApiContext& ctx);
 void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
 // POST /containers/{id}/update (docker update): api/container_update.cc.
 void registerContainerUpdateRoutes(Router& r, ApiContext& ctx);
+// A container's files: HEAD/GET/PUT /containers/{id}/archive (docker cp),
+// GET /containers/{id}/export, GET /containers/{id}/changes, POST /commit.
+void registerFileRoutes(Router& r, ApiContext& ctx);
+// The X-Docker-Container-Path-Stat value: standard base64 of the JSON
+// {"name","size","mode" (Go os.FileMode),"mtime" (RFC 3339),"linkTarget"}.
+std::string pathStatHeader(const runtime::PathStat& st);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 

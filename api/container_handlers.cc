@@ -812,6 +812,13 @@ void renameContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 
 }  // namespace
 
+std::string containerConfigJson(const v1::Container& c) {
+  rapidjson::StringBuffer sb;
+  JsonWriter j(sb);
+  writeConfig(j, c);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
 void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Container& c, int64_t now,
                            bool size) {
   j.StartObject();

@@ -176,6 +176,17 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
     case v1::Event::kContainerUpdated:  // docker update
       containerEvent(out, "update", e.container_updated().id(), t);
       break;
+    case v1::Event::kContainerCommitted: {
+      const auto& ev = e.container_committed();
+      std::string ref = ev.ref().empty() ? "" : image::familiarString(ev.ref());
+      if (!ref.empty()) {
+        image_names_[ev.image().id()] = ref;
+        out.push_back({"image", "tag", ev.image().id(), "", {{"name", ref}}, t});
+      }
+      containerEvent(out, "commit", ev.id(), t,
+                     {{"comment", ev.comment()}, {"imageID", ev.image().id()}, {"imageRef", ref}});
+      break;
+    }
     case v1::Event::kContainerRemoved:
       containerEvent(out, "destroy", e.container_removed().id(), t);
       containers_.erase(e.container_removed().id());

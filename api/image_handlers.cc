@@ -144,6 +144,12 @@ void inspectImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (cfg.IsObject()) {
     comment = getString(cfg, "comment", &te).value_or("");
     author = getString(cfg, "author", &te).value_or("");
+    // As dockerd: without a top-level comment, the last history entry's (commit).
+    auto h = cfg.FindMember("history");
+    if (comment.empty() && h != cfg.MemberEnd() && h->value.IsArray() && !h->value.Empty() &&
+        h->value[h->value.Size() - 1].IsObject()) {
+      comment = getString(h->value[h->value.Size() - 1], "comment", &te).value_or("");
+    }
   }
   jstr(j, "Comment", comment);
   if (!r.created().empty()) jstr(j, "Created", rfc3339(createdNs(r)));
@@ -659,18 +665,6 @@ void diskUsage(ApiContext& ctx, Request& req, ResponseWriter& w) {
 // ---------------------------------------------------------------------------
 // docker import
 
-// repo (+ tag) of an import as a fully qualified tag; "" for none.
-StatusOr<std::string> importTarget(const std::string& repo, const std::string& tag) {
-  if (repo.empty()) return std::string();
-  ARCA_ASSIGN_OR_RETURN(image::Reference ref, image::parseReference(repo));
-  if (!ref.digest.empty()) return InvalidArgument("cannot import digest reference");
-  if (!tag.empty()) {
-    ARCA_ASSIGN_OR_RETURN(ref, image::parseReference(ref.name() + ":" + tag));
-  }
-  ARCA_ASSIGN_OR_RETURN(image::Reference full, image::parseNormalizedNamed(ref.full()));
-  return full.full();
-}
-
 // Docker's empty container Config, as an imported image's config starts.
 void emptyContainerConfig(rapidjson::Value* c, rapidjson::Document::AllocatorType& a) {
   c->SetObject();
@@ -697,7 +691,9 @@ void importImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
                                        ") is not supported by arca: download the archive and "
                                        "import it from a file or from stdin (docker import - )"));
   }
-  auto target = importTarget(req.queryParam("repo").value_or(""), req.queryParam("tag").value_or(""));
+  auto target = repoTagReference(req.queryParam("repo").value_or(""),
+                                 req.queryParam("tag").value_or(""),
+                                 "cannot import digest reference");
   if (!target.ok()) return sendError(w, target.status());
   std::string os = "linux", arch = image::hostArchitecture(), variant;
   if (std::string p = req.queryParam("platform").value_or(""); !p.empty()) {

@@ -12,6 +12,18 @@
 #include "runtime/image/reference.h"
 
 namespace arca::api {
+
+StatusOr<std::string> repoTagReference(const std::string& repo, const std::string& tag,
+                                       const std::string& digest_error) {
+  if (repo.empty()) return std::string();
+  ARCA_ASSIGN_OR_RETURN(image::Reference ref, image::parseReference(repo));
+  if (!ref.digest.empty()) return InvalidArgument(digest_error);
+  if (!tag.empty()) {
+    ARCA_ASSIGN_OR_RETURN(ref, image::parseReference(ref.name() + ":" + tag));
+  }
+  ARCA_ASSIGN_OR_RETURN(image::Reference full, image::parseNormalizedNamed(ref.full()));
+  return full.full();
+}
 namespace {
 
 // Go's zero time.Time as unix seconds (what dockerd reports for a missing date).

@@ -28,6 +28,12 @@ std::map<std::string, std::string> imageLabels(const v1::ImageRecord& r);
 bool labelsMatchAll(const std::map<std::string, std::string>& labels,
                     const std::vector<std::string>& filters);
 
+// moby's RepoTagReference: `repo` (+ `tag`, else "latest") as a fully
+// qualified tag; "" when `repo` is empty. A digest reference is refused
+// with InvalidArgument(digest_error).
+StatusOr<std::string> repoTagReference(const std::string& repo, const std::string& tag,
+                                       const std::string& digest_error);
+
 // --- history ---------------------------------------------------------------
 
 struct HistoryRow {

@@ -14,18 +14,12 @@ struct Pending {
 };
 const Pending kPending[] = {
       {"GET", "/containers/{id}/top", "ContainerTop", "#4"},
-      {"GET", "/containers/{id}/changes", "ContainerChanges", "#4"},
-      {"GET", "/containers/{id}/export", "ContainerExport", "#4"},
       {"GET", "/containers/{id}/stats", "ContainerStats", "#4"},
       {"POST", "/containers/{id}/pause", "ContainerPause", "#4"},
       {"POST", "/containers/{id}/unpause", "ContainerUnpause", "#4"},
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},
-      {"HEAD", "/containers/{id}/archive", "ContainerArchiveInfo", "#4"},
-      {"GET", "/containers/{id}/archive", "ContainerArchive", "#4"},
-      {"PUT", "/containers/{id}/archive", "PutContainerArchive", "#4"},
       {"POST", "/build", "ImageBuild", "#7"},
       {"POST", "/build/prune", "BuildPrune", "#7"},
-      {"POST", "/commit", "ImageCommit", "#3"},
       {"GET", "/volumes", "VolumeList", "#6"},
       {"POST", "/volumes/create", "VolumeCreate", "#6"},
       {"PUT", "/volumes/{name}", "VolumeUpdate", "#6"},

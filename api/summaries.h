@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "api/json.h"
 #include "reducers/state.pb.h"
@@ -17,5 +18,9 @@ void writeImageSummary(JsonWriter& j, const v1::ImageRecord& r, int containers, 
 // container_handlers.cc.
 void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Container& c, int64_t now_ns,
                            bool size);
+
+// The container's Config object as `docker inspect` shows it (JSON text).
+// Defined in container_handlers.cc.
+std::string containerConfigJson(const v1::Container& c);
 
 }  // namespace arca::api

@@ -298,6 +298,7 @@ int main(int argc, char** argv) {
   ctx.engine = &engine;
   ctx.executor = &executor;
   ctx.images = images->get();
+  ctx.driver = driver->get();
   ctx.data_root = flags.data_root;
   ctx.exec_root = flags.exec_root;
   ctx.runtime_name = (*driver)->name();
@@ -324,6 +325,7 @@ int main(int argc, char** argv) {
   api::registerContainerUpdateRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);
   api::registerRegistryRoutes(router, ctx);
+  api::registerFileRoutes(router, ctx);
   api::registerNotImplementedRoutes(router);
 
   std::vector<std::unique_ptr<api::HttpServer>> servers;

@@ -52,6 +52,21 @@ void addRepoDigest(v1::State& s, const std::string& id, const std::string& diges
   }
 }
 
+// An image the store now holds (load, pull, import, commit), with its tags.
+void addImage(v1::State& s, const v1::ImageRecord& rec, int64_t time_ns) {
+  auto it = s.mutable_images()->find(rec.id());
+  if (it == s.mutable_images()->end()) {
+    v1::Image img;
+    *img.mutable_record() = rec;
+    img.mutable_record()->clear_repo_tags();
+    img.mutable_record()->clear_repo_digests();
+    img.set_loaded_ns(time_ns);
+    (*s.mutable_images())[rec.id()] = std::move(img);
+  }
+  for (const auto& ref : rec.repo_tags()) tagImage(s, rec.id(), ref);
+  for (const auto& d : rec.repo_digests()) addRepoDigest(s, rec.id(), d);
+}
+
 void reduceContainer(v1::State& s, const v1::Envelope& env) {
   const Event& e = env.event();
   switch (e.kind_case()) {
@@ -190,6 +205,9 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       s.mutable_containers()->erase(it);
       break;
     }
+    case Event::kContainerCommitted:
+      addImage(s, e.container_committed().image(), env.time_ns());
+      break;
     case Event::kContainerRenamed: {
       const auto& ev = e.container_renamed();
       auto* c = findContainer(s, ev.id());
@@ -286,21 +304,9 @@ void reduceExec(v1::State& s, const v1::Envelope& env) {
 void reduceImage(v1::State& s, const v1::Envelope& env) {
   const Event& e = env.event();
   switch (e.kind_case()) {
-    case Event::kImageLoaded: {
-      const auto& rec = e.image_loaded().image();
-      auto it = s.mutable_images()->find(rec.id());
-      if (it == s.mutable_images()->end()) {
-        v1::Image img;
-        *img.mutable_record() = rec;
-        img.mutable_record()->clear_repo_tags();
-        img.mutable_record()->clear_repo_digests();
-        img.set_loaded_ns(env.time_ns());
-        (*s.mutable_images())[rec.id()] = std::move(img);
-      }
-      for (const auto& ref : rec.repo_tags()) tagImage(s, rec.id(), ref);
-      for (const auto& d : rec.repo_digests()) addRepoDigest(s, rec.id(), d);
+    case Event::kImageLoaded:
+      addImage(s, e.image_loaded().image(), env.time_ns());
       break;
-    }
     case Event::kImagePushed: {
       const auto& ev = e.image_pushed();
       std::string name = ev.ref();

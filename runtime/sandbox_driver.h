@@ -153,6 +153,23 @@ class SandboxDriver {
   }
   // Runtime name for /info ("runc").
   virtual std::string name() const = 0;
+
+  // --- The container's files (docker cp / export / diff / commit) ---------
+  // Runs `fn` with the container's merged root filesystem at a host path:
+  // the live root while the sandbox runs, else the writable layer over
+  // `lower_dirs` (image layers, top-most first) mounted privately for the
+  // duration of the call. start(), cleanup() and remove() of the same id wait
+  // until `fn` returns (and `fn` never sees a half-mounted root). Any thread.
+  virtual Status withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                            const std::function<Status(const std::string& rootfs)>& fn) = 0;
+  // Runs `fn` with the container's writable layer in overlay format
+  // (`upper`; it may not exist yet) and every layer below it, top-most first
+  // (the driver's own layers, then `lower_dirs`). The layer may belong to a
+  // running sandbox: `fn` only reads. remove() waits until `fn` returns.
+  using LayersFn =
+      std::function<Status(const std::string& upper, const std::vector<std::string>& lowers)>;
+  virtual Status withLayers(const std::string& id, const std::vector<std::string>& lower_dirs,
+                            const LayersFn& fn) = 0;
 };
 
 // The exit code Docker records for a container whose start failed, from the

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <set>
 #include <string_view>
 #include <string>
@@ -158,5 +160,25 @@ const char* hostArchitecture();
 // form. Refuses absolute paths, ".." components and any write through a
 // symlink (nothing lands outside `dest`). Returns the unpacked size in bytes.
 StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest);
+
+// How unpackTar() differs from a layer unpack (the defaults are a layer's).
+struct UnpackOptions {
+  // `.wh.` entries become overlay whiteouts (a layer); false: ordinary files
+  // (a `docker cp` into a container's merged root).
+  bool overlay_whiteouts = true;
+  // moby's NoOverwriteDirNonDir: FailedPrecondition instead of replacing a
+  // directory by a non-directory or the reverse.
+  bool no_overwrite_dir_non_dir = false;
+  // Every entry owned by this uid:gid instead of the tar header's ids.
+  std::optional<std::pair<uint32_t, uint32_t>> owner;
+  // Error texts: "layer entry \"x\" ..." / "tar entry \"x\" ...".
+  std::string noun = "layer";
+  // How `dest` is shown in NoOverwriteDirNonDir errors (a container path).
+  std::string display_root = "/";
+};
+
+// unpackLayer() with options: the same path checks (nothing lands outside
+// `dest`, nothing is written through a symlink), for `docker cp` too.
+StatusOr<int64_t> unpackTar(const ReadFn& in, const std::string& dest, const UnpackOptions& opts);
 
 }  // namespace arca::image

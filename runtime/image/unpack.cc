@@ -52,9 +52,10 @@ std::string shown(std::string_view name) {
 }
 
 // "./a//b/" -> "a/b"; "" for the layer root itself. Rejects absolute paths and "..".
+// `what` names the thing in errors ("layer entry", "tar entry", "layer hardlink target").
 StatusOr<std::string> cleanPath(std::string_view p, std::string_view what) {
   if (!p.empty() && p[0] == '/') {
-    return InvalidArgument("layer " + std::string(what) + " " + shown(p) + " has an absolute path");
+    return InvalidArgument(std::string(what) + " " + shown(p) + " has an absolute path");
   }
   std::string out;
   size_t start = 0;
@@ -65,8 +66,7 @@ StatusOr<std::string> cleanPath(std::string_view p, std::string_view what) {
     start = slash + 1;
     if (comp.empty() || comp == ".") continue;
     if (comp == "..") {
-      return InvalidArgument("layer " + std::string(what) + " " + shown(p) +
-                             " contains a \"..\" component");
+      return InvalidArgument(std::string(what) + " " + shown(p) + " contains a \"..\" component");
     }
     if (!out.empty()) out += '/';
     out.append(comp);
@@ -82,7 +82,8 @@ std::pair<std::string, std::string> splitParent(const std::string& rel) {
 
 // Fails if any existing parent directory of `rel` (below root) is a symlink:
 // writing `rel` would then land wherever the symlink points.
-Status checkParents(const std::string& root, const std::string& rel, std::string_view entry) {
+Status checkParents(const std::string& root, const std::string& rel, std::string_view entry,
+                    std::string_view noun) {
   size_t pos = 0;
   while (true) {
     size_t slash = rel.find('/', pos);
@@ -94,7 +95,7 @@ Status checkParents(const std::string& root, const std::string& rel, std::string
       return Internal("lstat " + prefix + ": " + std::strerror(errno));
     }
     if (S_ISLNK(st.st_mode)) {
-      return InvalidArgument("layer entry " + shown(entry) + " would be written through symlink " +
+      return InvalidArgument(std::string(noun) + " entry " + shown(entry) + " would be written through symlink " +
                              shown(prefix));
     }
     pos = slash + 1;
@@ -103,7 +104,8 @@ Status checkParents(const std::string& root, const std::string& rel, std::string
 
 // mkdir -p for `rel` below root; parents were checked by checkParents, but a
 // component that exists as a non-directory is an error here.
-Status makeDirs(const std::string& root, const std::string& rel, std::string_view entry) {
+Status makeDirs(const std::string& root, const std::string& rel, std::string_view entry,
+                std::string_view noun) {
   if (rel.empty()) return Status::Ok();
   size_t pos = 0;
   while (true) {
@@ -114,11 +116,11 @@ Status makeDirs(const std::string& root, const std::string& rel, std::string_vie
     if (::lstat(path.c_str(), &st) != 0) {
       // 0755 whatever the daemon's umask, as Docker creates missing parents.
       if (::mkdir(path.c_str(), 0755) != 0 || ::chmod(path.c_str(), 0755) != 0) {
-        return InvalidArgument("layer entry " + shown(entry) + ": mkdir " + shown(prefix) + ": " +
+        return InvalidArgument(std::string(noun) + " entry " + shown(entry) + ": mkdir " + shown(prefix) + ": " +
                                std::strerror(errno));
       }
     } else if (!S_ISDIR(st.st_mode)) {
-      return InvalidArgument("layer entry " + shown(entry) + ": " + shown(prefix) +
+      return InvalidArgument(std::string(noun) + " entry " + shown(entry) + ": " + shown(prefix) +
                              " is not a directory");
     }
     if (slash == std::string::npos) return Status::Ok();
@@ -128,6 +130,7 @@ Status makeDirs(const std::string& root, const std::string& rel, std::string_vie
 
 // `.wh.<name>` -> a 0/0 character device <name>; `.wh..wh..opq` -> opaque parent.
 Status applyWhiteout(const std::string& root, const std::string& rel, archive_entry* e) {
+  constexpr std::string_view noun = "layer";
   const char* raw = archive_entry_pathname(e);
   std::string_view entry = raw ? raw : "";
   auto [parent, base] = splitParent(rel);
@@ -143,7 +146,7 @@ Status applyWhiteout(const std::string& root, const std::string& rel, archive_en
   }
   std::string name = base.substr(kWhiteoutPrefix.size());
   if (name.empty() || name == "." || name == "..") {
-    return InvalidArgument("layer entry " + shown(entry) + " is an invalid whiteout");
+    return InvalidArgument(std::string(noun) + " entry " + shown(entry) + " is an invalid whiteout");
   }
   std::string path = parent_path + "/" + name;
   std::error_code ec;
@@ -187,7 +190,7 @@ void dropOverlayXattrs(archive_entry* e) {
   }
 }
 
-Status copyData(archive* in, archive* out, std::string_view entry) {
+Status copyData(archive* in, archive* out, std::string_view entry, std::string_view noun) {
   while (true) {
     const void* buf = nullptr;
     size_t len = 0;
@@ -195,7 +198,7 @@ Status copyData(archive* in, archive* out, std::string_view entry) {
     int r = archive_read_data_block(in, &buf, &len, &offset);
     if (r == ARCHIVE_EOF) return Status::Ok();
     if (r < ARCHIVE_WARN) {
-      return InvalidArgument("invalid layer tar at " + shown(entry) + ": " + archiveError(in));
+      return InvalidArgument("invalid " + std::string(noun) + " tar at " + shown(entry) + ": " + archiveError(in));
     }
     if (archive_write_data_block(out, buf, len, offset) < ARCHIVE_WARN) {
       return Internal("write " + shown(entry) + ": " + archiveError(out));
@@ -203,17 +206,48 @@ Status copyData(archive* in, archive* out, std::string_view entry) {
   }
 }
 
+// Shown path of `rel` below the destination, for tar errors ("/tmp/a").
+std::string displayPath(const UnpackOptions& o, const std::string& rel) {
+  if (rel.empty()) return o.display_root;
+  return o.display_root == "/" ? "/" + rel : o.display_root + "/" + rel;
+}
+
+// NoOverwriteDirNonDir: an existing directory is never replaced by a
+// non-directory, nor a non-directory by a directory (moby's texts).
+Status checkOverwrite(const std::string& root, const std::string& rel, archive_entry* e,
+                      const UnpackOptions& o) {
+  struct stat st;
+  if (::lstat((root + "/" + rel).c_str(), &st) != 0) return Status::Ok();
+  const bool entry_dir = archive_entry_filetype(e) == AE_IFDIR && !archive_entry_hardlink(e);
+  if (S_ISDIR(st.st_mode) && !entry_dir) {
+    return FailedPrecondition("cannot overwrite directory \"" + displayPath(o, rel) +
+                              "\" with non-directory \"" + displayPath(o, "") + "\"");
+  }
+  if (!S_ISDIR(st.st_mode) && entry_dir) {
+    return FailedPrecondition("cannot overwrite non-directory \"" + displayPath(o, rel) +
+                              "\" with directory \"" + displayPath(o, "") + "\"");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
+  return unpackTar(in, dest, UnpackOptions{});
+}
+
+StatusOr<int64_t> unpackTar(const ReadFn& in, const std::string& dest, const UnpackOptions& opts) {
+  const std::string_view noun = opts.noun;
   char* resolved = ::realpath(dest.c_str(), nullptr);
-  if (!resolved) return NotFound("layer destination " + dest + ": " + std::strerror(errno));
+  if (!resolved) {
+    return NotFound(std::string(noun) + " destination " + dest + ": " + std::strerror(errno));
+  }
   // Resolved: libarchive's symlink check walks the whole absolute path.
   const std::string root = resolved;
   std::free(resolved);
   struct stat st;
   if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return InvalidArgument("layer destination " + dest + " is not a directory");
+    return InvalidArgument(std::string(noun) + " destination " + dest + " is not a directory");
   }
 
   ARCA_ASSIGN_OR_RETURN(auto reader, StreamReader::open(in, StreamReader::Format::kTar));
@@ -223,24 +257,30 @@ StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
   // No archive_write_disk_set_standard_lookup(): owners stay the numeric ids
   // of the tar headers, never names looked up in the host's /etc/passwd.
   archive_write_disk_set_options(w.get(), kExtractFlags);
+  const std::string entry_noun = std::string(noun) + " entry";
 
   int64_t size = 0;
   while (true) {
     archive_entry* e = nullptr;
     int r = archive_read_next_header(a, &e);
     if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return InvalidArgument("invalid layer tar: " + archiveError(a));
+    if (r < ARCHIVE_WARN) return InvalidArgument("invalid " + std::string(noun) + " tar: " + archiveError(a));
     const char* raw = archive_entry_pathname(e);
-    if (!raw || !*raw) return InvalidArgument("layer tar has an entry without a name");
+    if (!raw || !*raw) return InvalidArgument(std::string(noun) + " tar has an entry without a name");
     const std::string entry = raw;
-    ARCA_ASSIGN_OR_RETURN(std::string rel, cleanPath(entry, "entry"));
+    ARCA_ASSIGN_OR_RETURN(std::string rel, cleanPath(entry, entry_noun));
+    if (opts.owner) {
+      archive_entry_set_uid(e, opts.owner->first);
+      archive_entry_set_gid(e, opts.owner->second);
+    }
     if (rel.empty()) {
       // "./" is `dest` itself: take its mode and owner, as Docker does.
       if (archive_entry_filetype(e) == AE_IFDIR) {
         if (::chmod(root.c_str(), archive_entry_perm(e)) != 0 ||
             ::lchown(root.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                      static_cast<gid_t>(archive_entry_gid(e))) != 0) {
-          return Internal("setting attributes of layer root: " + std::string(std::strerror(errno)));
+          return Internal("setting attributes of " + std::string(noun) +
+                          " root: " + std::string(std::strerror(errno)));
         }
       }
       continue;
@@ -248,36 +288,38 @@ StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
     // libarchive chdir()s (process-wide) into paths longer than PATH_MAX; no
     // image needs such paths, so refuse them.
     if (root.size() + 1 + rel.size() >= PATH_MAX) {
-      return InvalidArgument("layer entry " + shown(entry) + " has a path that is too long");
+      return InvalidArgument(entry_noun + " " + shown(entry) + " has a path that is too long");
     }
-    ARCA_RETURN_IF_ERROR(checkParents(root, rel, entry));
+    ARCA_RETURN_IF_ERROR(checkParents(root, rel, entry, noun));
     auto [parent, base] = splitParent(rel);
     // Missing parents are made here (0755), not by libarchive; a parent that
     // exists as a non-directory fails the layer, as in Docker.
-    ARCA_RETURN_IF_ERROR(makeDirs(root, parent, entry));
+    ARCA_RETURN_IF_ERROR(makeDirs(root, parent, entry, noun));
 
-    if (base.compare(0, kWhiteoutPrefix.size(), kWhiteoutPrefix) == 0) {
+    if (opts.overlay_whiteouts && base.compare(0, kWhiteoutPrefix.size(), kWhiteoutPrefix) == 0) {
       ARCA_RETURN_IF_ERROR(applyWhiteout(root, rel, e));
       continue;
     }
+    if (opts.no_overwrite_dir_non_dir) ARCA_RETURN_IF_ERROR(checkOverwrite(root, rel, e, opts));
 
     const char* link = archive_entry_hardlink(e);
     if (link) {
-      ARCA_ASSIGN_OR_RETURN(std::string target, cleanPath(link, "hardlink target"));
+      ARCA_ASSIGN_OR_RETURN(std::string target,
+                            cleanPath(link, std::string(noun) + " hardlink target"));
       if (target.empty()) {
-        return InvalidArgument("layer entry " + shown(entry) + " is a hardlink to the root");
+        return InvalidArgument(entry_noun + " " + shown(entry) + " is a hardlink to the root");
       }
       if (root.size() + 1 + target.size() >= PATH_MAX) {
-        return InvalidArgument("layer entry " + shown(entry) + " has a target that is too long");
+        return InvalidArgument(entry_noun + " " + shown(entry) + " has a target that is too long");
       }
-      ARCA_RETURN_IF_ERROR(checkParents(root, target, entry));
+      ARCA_RETURN_IF_ERROR(checkParents(root, target, entry, noun));
       struct stat ts;
       if (::lstat((root + "/" + target).c_str(), &ts) != 0) {
-        return InvalidArgument("layer entry " + shown(entry) + " is a hardlink to missing " +
+        return InvalidArgument(entry_noun + " " + shown(entry) + " is a hardlink to missing " +
                                shown(link));
       }
       if (S_ISDIR(ts.st_mode)) {
-        return InvalidArgument("layer entry " + shown(entry) + " is a hardlink to a directory");
+        return InvalidArgument(entry_noun + " " + shown(entry) + " is a hardlink to a directory");
       }
       archive_entry_set_hardlink(e, (root + "/" + target).c_str());
     } else if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0) {
@@ -289,18 +331,18 @@ StatusOr<int64_t> unpackLayer(const ReadFn& in, const std::string& dest) {
     dropOverlayXattrs(e);
 
     if (archive_write_header(w.get(), e) < ARCHIVE_WARN) {
-      return InvalidArgument("cannot extract layer entry " + shown(entry) + ": " +
+      return InvalidArgument("cannot extract " + entry_noun + " " + shown(entry) + ": " +
                              archiveError(w.get()));
     }
-    if (archive_entry_size(e) > 0) ARCA_RETURN_IF_ERROR(copyData(a, w.get(), entry));
+    if (archive_entry_size(e) > 0) ARCA_RETURN_IF_ERROR(copyData(a, w.get(), entry, noun));
     if (archive_write_finish_entry(w.get()) < ARCHIVE_WARN) {
-      return InvalidArgument("cannot extract layer entry " + shown(entry) + ": " +
+      return InvalidArgument("cannot extract " + entry_noun + " " + shown(entry) + ": " +
                              archiveError(w.get()));
     }
   }
   // Applies the deferred directory modes and times.
   if (archive_write_close(w.get()) < ARCHIVE_WARN) {
-    return Internal("finishing layer: " + archiveError(w.get()));
+    return Internal("finishing " + std::string(noun) + ": " + archiveError(w.get()));
   }
   return size;
 }

@@ -131,6 +131,8 @@ RootDir::~RootDir() {
   if (fd_ >= 0) close(fd_);
 }
 
+int RootDir::openAt(const std::string& path, int flags) const { return openInRoot(fd_, path, flags); }
+
 std::optional<std::string> RootDir::readFile(const std::string& path) const {
   int fd = openInRoot(fd_, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return std::nullopt;

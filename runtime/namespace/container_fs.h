@@ -32,6 +32,9 @@ class RootDir {
   // Contents of `path` inside the root; nullopt if it does not exist or is
   // not a readable regular file.
   std::optional<std::string> readFile(const std::string& path) const;
+  // openat2(RESOLVE_IN_ROOT) of `path` inside the root: a new descriptor
+  // (the caller closes it), or -1 with errno set.
+  int openAt(const std::string& path, int flags) const;
 
  private:
   explicit RootDir(int fd) : fd_(fd) {}

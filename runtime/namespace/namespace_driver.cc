@@ -23,10 +23,14 @@
 #include <fstream>
 #include <mutex>
 #include <functional>
+#include <iterator>
+#include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <sstream>
 
 #include "runtime/agent.grpc.pb.h"
+#include "runtime/container_archive.h"
 #include "runtime/namespace/container_fs.h"
 #include "runtime/namespace/etc_files.h"
 #include "runtime/namespace/oci_config.h"
@@ -419,6 +423,11 @@ StatusOr<std::unique_ptr<NamespaceDriver>> NamespaceDriver::create(
     ARCA_RETURN_IF_ERROR(mkdirAll(dir, 0711));
   }
   ARCA_RETURN_IF_ERROR(mkdirAll(d->options_.containers_dir, 0710));
+  // Private roots of docker cp/export (0700); any left by a crashed arcad go.
+  const std::string private_roots = d->options_.exec_root + "/m";
+  ARCA_RETURN_IF_ERROR(unmountAll(private_roots));
+  ARCA_RETURN_IF_ERROR(removeTree(private_roots));
+  if (mkdir(private_roots.c_str(), 0700) != 0) return Internal(errnoText("mkdir " + private_roots));
   return d;
 }
 
@@ -440,11 +449,8 @@ Status NamespaceDriver::mountRootfs(const SandboxSpec& spec) {
   ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/upper", 0755));
   ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/work", 0700));
   ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/rootfs", 0755));
-  std::vector<std::string> lowers = spec.lower_dirs;
-  if (lowers.empty()) {  // FROM scratch with nothing added: overlay still needs a lower
-    ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/empty", 0755));
-    lowers.push_back(bundle + "/empty");
-  }
+  // The init layer is always there: overlay never lacks a lower dir.
+  ARCA_ASSIGN_OR_RETURN(std::vector<std::string> lowers, layerStack(spec.id, spec.lower_dirs));
   return mountOverlay(lowers, layer + "/upper", layer + "/work", bundle + "/rootfs");
 }
 
@@ -703,8 +709,17 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
     }
     ARCA_RETURN_IF_ERROR(cleanup(spec.id));
   }
-  if (Status s = mkdirAll(bundle, 0711); !s.ok()) return startFailed(spec.id, s);
-  if (Status s = mountRootfs(spec); !s.ok()) return startFailed(spec.id, s);
+  {
+    // Never while a docker cp/export has the stopped container's root mounted.
+    auto lock = rootfsLock(spec.id);
+    std::unique_lock<std::shared_mutex> mounting(*lock);
+    Status s = mkdirAll(bundle, 0711);
+    if (s.ok()) s = mountRootfs(spec);
+    if (!s.ok()) {
+      mounting.unlock();
+      return startFailed(spec.id, s);
+    }
+  }
   std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
   if (Status s = prepareBundle(spec, hostname); !s.ok()) return startFailed(spec.id, s);
   if (Status s = spawnAgent(spec); !s.ok()) return startFailed(spec.id, s);
@@ -876,6 +891,8 @@ Status NamespaceDriver::cleanup(const std::string& id) {
   }
   runtimeDelete(id);  // when the agent could not do it
   unlink(sock.c_str());
+  auto lock = rootfsLock(id);
+  std::unique_lock<std::shared_mutex> unmounting(*lock);  // waits for a docker cp in flight
   ARCA_RETURN_IF_ERROR(unmountAll(bundle));
   return removeTree(bundle);
 }
@@ -899,7 +916,147 @@ Status NamespaceDriver::update(const std::string& id, const std::string& resourc
 
 Status NamespaceDriver::remove(const std::string& id) {
   ARCA_RETURN_IF_ERROR(cleanup(id));
+  auto lock = rootfsLock(id);
+  std::unique_lock<std::shared_mutex> removing(*lock);
   return removeTree(layerDir(id));
+}
+
+// ---------------------------------------------------------------------------
+// The container's files: init layer, private mounts of a stopped container.
+
+namespace {
+
+// True when `path` is the root of a mount (the live overlay of a sandbox),
+// not the empty directory it sits on.
+bool isMountRoot(const std::string& path) {
+  struct stat st {}, parent {};
+  if (stat(path.c_str(), &st) != 0 || stat((path + "/..").c_str(), &parent) != 0) return false;
+  return st.st_dev != parent.st_dev;
+}
+
+// Docker's init layer content (initlayer.Setup): mount points the runtime
+// binds or mounts over, so that none is ever created in the writable layer.
+// As in Docker, directories the image already has are left to the image;
+// the files are always the init layer's; a parent the image has keeps its
+// owner and mode.
+Status makeInitLayer(const std::string& dir, const std::vector<std::string>& image_lowers) {
+  auto mkdirLike = [&](const std::string& rel) -> Status {
+    std::string p = dir + "/" + rel;
+    if (exists(p)) return Status::Ok();
+    struct stat img {};
+    bool in_image = lstatInLayers(image_lowers, rel, &img) && S_ISDIR(img.st_mode);
+    mode_t mode = in_image ? (img.st_mode & 07777) : 0755;
+    if (mkdir(p.c_str(), mode) != 0 || chmod(p.c_str(), mode) != 0 ||
+        (in_image && lchown(p.c_str(), img.st_uid, img.st_gid) != 0)) {
+      return Internal(errnoText("mkdir " + p));
+    }
+    return Status::Ok();
+  };
+  for (const char* d : {"dev/pts", "dev/shm", "proc", "sys"}) {
+    struct stat img {};
+    if (lstatInLayers(image_lowers, d, &img)) continue;
+    std::string rel = d;
+    if (rel.find('/') != std::string::npos) ARCA_RETURN_IF_ERROR(mkdirLike(rel.substr(0, rel.find('/'))));
+    ARCA_RETURN_IF_ERROR(mkdirLike(rel));
+  }
+  for (const char* f : {".dockerenv", "etc/resolv.conf", "etc/hosts", "etc/hostname", "dev/console"}) {
+    std::string rel = f;
+    if (rel.find('/') != std::string::npos) ARCA_RETURN_IF_ERROR(mkdirLike(rel.substr(0, rel.find('/'))));
+    std::string p = dir + "/" + rel;
+    int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    if (fd < 0) return Internal(errnoText("create " + p));
+    close(fd);
+    if (chmod(p.c_str(), 0755) != 0) return Internal(errnoText("chmod " + p));
+  }
+  if (symlink("/proc/mounts", (dir + "/etc/mtab").c_str()) != 0) {
+    return Internal(errnoText("symlink " + dir + "/etc/mtab"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::shared_ptr<std::shared_mutex> NamespaceDriver::rootfsLock(const std::string& id) {
+  std::lock_guard<std::mutex> l(locks_mu_);
+  if (rootfs_locks_.size() > 256) {
+    for (auto it = rootfs_locks_.begin(); it != rootfs_locks_.end();) {
+      it = it->second.expired() ? rootfs_locks_.erase(it) : std::next(it);
+    }
+  }
+  auto& slot = rootfs_locks_[id];
+  auto lock = slot.lock();
+  if (!lock) {
+    lock = std::make_shared<std::shared_mutex>();
+    slot = lock;
+  }
+  return lock;
+}
+
+StatusOr<std::vector<std::string>> NamespaceDriver::layerStack(
+    const std::string& id, const std::vector<std::string>& image_lowers) {
+  const std::string layer = layerDir(id);
+  const std::string init = layer + "/init";
+  if (!exists(init)) {
+    ARCA_RETURN_IF_ERROR(mkdirAll(layer, 0755));
+    // Built aside and renamed: a concurrent caller sees all of it or none.
+    const std::string tmp = layer + "/init.tmp" + std::to_string(getpid()) + "." +
+                            std::to_string(++private_mounts_);
+    ARCA_RETURN_IF_ERROR(removeTree(tmp));
+    if (mkdir(tmp.c_str(), 0755) != 0 || chmod(tmp.c_str(), 0755) != 0) {
+      return Internal(errnoText("mkdir " + tmp));
+    }
+    Status st = makeInitLayer(tmp, image_lowers);
+    if (st.ok() && rename(tmp.c_str(), init.c_str()) != 0 && errno != EEXIST &&
+        errno != ENOTEMPTY) {
+      st = Internal(errnoText("rename " + tmp));
+    }
+    Status rm = removeTree(tmp);  // left only when another caller won the rename
+    ARCA_RETURN_IF_ERROR(st);
+    ARCA_RETURN_IF_ERROR(rm);
+  }
+  std::vector<std::string> lowers;
+  lowers.reserve(image_lowers.size() + 1);
+  lowers.push_back(init);
+  lowers.insert(lowers.end(), image_lowers.begin(), image_lowers.end());
+  return lowers;
+}
+
+Status NamespaceDriver::withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                                   const std::function<Status(const std::string& rootfs)>& fn) {
+  if (!validId(id)) return InvalidArgument("invalid container id " + id);
+  auto lock = rootfsLock(id);
+  const std::string live = bundleDir(id) + "/rootfs";
+  {
+    std::shared_lock<std::shared_mutex> reading(*lock);
+    if (isMountRoot(live)) return fn(live);
+  }
+  std::unique_lock<std::shared_mutex> mounting(*lock);
+  if (isMountRoot(live)) return fn(live);  // started meanwhile
+  ARCA_ASSIGN_OR_RETURN(std::vector<std::string> lowers, layerStack(id, lower_dirs));
+  const std::string layer = layerDir(id);
+  ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/upper", 0755));
+  ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/work", 0700));
+  const std::string target =
+      options_.exec_root + "/m/" + id + "." + std::to_string(++private_mounts_);
+  if (mkdir(target.c_str(), 0700) != 0) return Internal(errnoText("mkdir " + target));
+  Status st = mountOverlay(lowers, layer + "/upper", layer + "/work", target);
+  if (st.ok()) {
+    st = fn(target);
+    if (Status u = unmountAll(target); !u.ok()) {
+      logger()->warn("unmounting the private root of {}: {}", id, u.toString());
+    }
+  }
+  rmdir(target.c_str());
+  return st;
+}
+
+Status NamespaceDriver::withLayers(const std::string& id, const std::vector<std::string>& lower_dirs,
+                                   const LayersFn& fn) {
+  if (!validId(id)) return InvalidArgument("invalid container id " + id);
+  auto lock = rootfsLock(id);
+  std::shared_lock<std::shared_mutex> reading(*lock);
+  ARCA_ASSIGN_OR_RETURN(std::vector<std::string> lowers, layerStack(id, lower_dirs));
+  return fn(layerDir(id) + "/upper", lowers);
 }
 
 }  // namespace arca::runtime

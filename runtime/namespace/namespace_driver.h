@@ -4,6 +4,7 @@
 //
 // On disk, for container ID:
 //   <containers_dir>/ID/{upper,work}   writable layer, kept until remove()
+//   <containers_dir>/ID/init           Docker's init layer (mount points), below upper
 //   <exec_root>/c/ID/                  bundle: config.json, rootfs/ (overlay
 //                                      mount), hostname, hosts, resolv.conf,
 //                                      agent.log, agent.pid, runtime.log,
@@ -11,14 +12,23 @@
 //   <exec_root>/s/ID[0:16].sock        the agent's gRPC socket (short: unix
 //                                      socket paths are limited to 107 bytes)
 //   <exec_root>/runc/ (or crun/)       the OCI runtime's --root
+//   <exec_root>/m/ID.N                 a stopped container's root, mounted
+//                                      privately during a docker cp/export
 //
-// The driver keeps no state in memory: a new instance (after an arcad
-// restart) finds running sandboxes through their sockets. Thread-safety as
-// in SandboxDriver: calls for different ids may run concurrently.
+// The driver keeps no sandbox state in memory: a new instance (after an
+// arcad restart) finds running sandboxes through their sockets. In memory
+// are only per-container locks that keep root filesystem mounts (start,
+// cleanup, withRootfs) from overlapping. Thread-safety as in SandboxDriver:
+// calls for different ids may run concurrently.
 #pragma once
 
+#include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <vector>
 
 #include "runtime/sandbox_driver.h"
 
@@ -54,6 +64,10 @@ class NamespaceDriver final : public SandboxDriver {
                 uint32_t height) override;
   Status update(const std::string& id, const std::string& resources_json) override;
   std::string name() const override { return options_.oci_runtime; }
+  Status withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                    const std::function<Status(const std::string& rootfs)>& fn) override;
+  Status withLayers(const std::string& id, const std::vector<std::string>& lower_dirs,
+                    const LayersFn& fn) override;
 
   // Layout (see the file comment); exposed for diagnostics and tests.
   std::string bundleDir(const std::string& id) const;
@@ -70,8 +84,23 @@ class NamespaceDriver final : public SandboxDriver {
   int agentPid(const std::string& id) const;  // 0 when unknown or not running
   void runtimeDelete(const std::string& id);
 
+  // The init layer (<containers_dir>/ID/init): Docker's mount points
+  // (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv, /dev, /proc,
+  // /sys...) made once below the writable layer, so that the runtime never
+  // creates them in it (docker diff/commit would see them). Returns the
+  // overlay lower dirs: the init layer, then `image_lowers`.
+  StatusOr<std::vector<std::string>> layerStack(const std::string& id,
+                                                const std::vector<std::string>& image_lowers);
+  // Serializes root filesystem mounts of one container: start() and
+  // cleanup() hold it exclusively, withRootfs() shared (live root) or
+  // exclusively (private mount), so two overlays never share a writable layer.
+  std::shared_ptr<std::shared_mutex> rootfsLock(const std::string& id);
+
   NamespaceDriverOptions options_;
   std::string runtime_root_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::weak_ptr<std::shared_mutex>> rootfs_locks_;
+  std::atomic<uint64_t> private_mounts_{0};
 };
 
 }  // namespace arca::runtime

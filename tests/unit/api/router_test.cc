@@ -149,6 +149,29 @@ TEST(Events, ProjectionCarriesAttributesAndLegacyFields) {
   EXPECT_FALSE(f.matches(out[1]));
   f.f["label"] = {"com.example=y"};
   EXPECT_FALSE(f.matches(out[0]));
+
+  v1::Envelope cm;
+  cm.set_time_ns(3);
+  auto* ev = cm.mutable_event()->mutable_container_committed();
+  ev->set_id("abc");
+  ev->mutable_image()->set_id("sha256:new");
+  ev->set_ref("docker.io/library/snap:1");
+  ev->set_comment("msg");
+  out = p.project(cm);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].type, "image");
+  EXPECT_EQ(out[0].action, "tag");
+  EXPECT_EQ(out[0].attributes.at("name"), "snap:1");
+  EXPECT_EQ(out[1].type, "container");
+  EXPECT_EQ(out[1].action, "commit");
+  EXPECT_EQ(out[1].attributes.at("imageID"), "sha256:new");
+  EXPECT_EQ(out[1].attributes.at("imageRef"), "snap:1");
+  EXPECT_EQ(out[1].attributes.at("comment"), "msg");
+  EXPECT_EQ(out[1].attributes.at("name"), "tk");
+  ev->clear_ref();
+  out = p.project(cm);
+  ASSERT_EQ(out.size(), 1u);  // no tag without a ref
+  EXPECT_EQ(out[0].attributes.at("imageRef"), "");
 }
 
 TEST(Logs, ParseAndFrame) {

@@ -314,3 +314,67 @@ TEST_F(UnpackTest, MissingDestination) {
 
 }  // namespace
 }  // namespace arca::image
+
+// unpackTar() as `docker cp` uses it.
+namespace arca::image {
+namespace {
+
+class UnpackTarTest : public UnpackTest {
+ protected:
+  StatusOr<int64_t> put(const std::string& tar, const UnpackOptions& o) {
+    return unpackTar(testing::stringReader(tar), dest_, o);
+  }
+  static UnpackOptions cp() {
+    UnpackOptions o;
+    o.overlay_whiteouts = false;
+    o.noun = "tar";
+    o.display_root = "/tmp";
+    return o;
+  }
+};
+
+TEST_F(UnpackTarTest, WhiteoutNamesAreOrdinaryFiles) {
+  ASSERT_TRUE(put(testing::TarBuilder().file(".wh.x", "data").build(), cp()).ok());
+  struct stat st;
+  ASSERT_EQ(::lstat((dest_ + "/.wh.x").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(testing::readAll(dest_ + "/.wh.x"), "data");
+}
+
+TEST_F(UnpackTarTest, NoOverwriteDirNonDir) {
+  fs::create_directories(dest_ + "/a");
+  std::ofstream(dest_ + "/f") << "x";
+  UnpackOptions o = cp();
+  o.no_overwrite_dir_non_dir = true;
+  auto r = put(testing::TarBuilder().file("a", "file").build(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cannot overwrite directory \"/tmp/a\" with non-directory \"/tmp\"");
+  r = put(testing::TarBuilder().dir("f").build(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cannot overwrite non-directory \"/tmp/f\" with directory \"/tmp\"");
+  // Without the option a file replaces a file, and a directory merges.
+  ASSERT_TRUE(put(testing::TarBuilder().file("f", "new").dir("a").build(), cp()).ok());
+  EXPECT_EQ(testing::readAll(dest_ + "/f"), "new");
+}
+
+TEST_F(UnpackTarTest, OwnerOverride) {
+  UnpackOptions o = cp();
+  o.owner = std::make_pair(4242u, 4343u);
+  ASSERT_TRUE(put(testing::TarBuilder().file("o", "x").owner(1, 2).build(), o).ok());
+  struct stat st;
+  ASSERT_EQ(::lstat((dest_ + "/o").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4242u);
+  EXPECT_EQ(st.st_gid, 4343u);
+}
+
+TEST_F(UnpackTarTest, EscapesRefusedWithTarWording) {
+  fs::create_symlink(outside_, dest_ + "/out");
+  auto r = put(testing::TarBuilder().file("out/evil", "x").build(), cp());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("tar entry \"out/evil\""), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(put(testing::TarBuilder().file("../evil", "x").build(), cp()).ok());
+}
+
+}  // namespace
+}  // namespace arca::image

@@ -98,5 +98,18 @@ TEST(Reduce, TagMovesBetweenImages) {
   EXPECT_EQ(s.images_size(), 1);
 }
 
+TEST(Reduce, CommitRecordsATaggedImage) {
+  v1::State s;
+  v1::Event c;
+  c.mutable_container_committed()->set_id("abc");
+  c.mutable_container_committed()->mutable_image()->set_id("sha256:c");
+  c.mutable_container_committed()->mutable_image()->add_repo_tags("docker.io/library/snap:1");
+  c.mutable_container_committed()->set_ref("docker.io/library/snap:1");
+  reducers::reduce(s, env(1, c));
+  EXPECT_EQ(s.tags().at("docker.io/library/snap:1"), "sha256:c");
+  EXPECT_EQ(s.images().at("sha256:c").loaded_ns(), env(1, c).time_ns());
+  EXPECT_EQ(s.images().at("sha256:c").record().repo_tags_size(), 1);
+}
+
 }  // namespace
 }  // namespace arca
