@@ -21,6 +21,7 @@ inline constexpr const char* kArcaVersion = "0.1.0";
 struct ApiContext {
   engine::Engine* engine = nullptr;
   runtime::Executor* executor = nullptr;
+  runtime::SandboxDriver* driver = nullptr;  // issue #4: stats, top, pause
   image::ImageStore* images = nullptr;
   std::string data_root;
   std::string exec_root;
@@ -70,6 +71,9 @@ void registerRegistryRoutes(Router& r, ApiContext& ctx);
 // (plain, gzip, bzip2, xz or zstd); repo, tag, message, changes, platform.
 // registerRegistryRoutes() routes /images/create here when fromSrc is given.
 void importImage(ApiContext& ctx, Request& req, ResponseWriter& w);
+// issue #4: GET /containers/{id}/stats, GET /containers/{id}/top,
+// POST /containers/{id}/pause and /unpause (api/container_ops.cc).
+void registerContainerOpsRoutes(Router& r, ApiContext& ctx);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 

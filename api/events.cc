@@ -147,6 +147,12 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
       containerEvent(out, "rename", ev.id(), t, {{"oldName", "/" + ev.old_name()}});
       break;
     }
+    case v1::Event::kContainerPaused:  // issue #4
+      containerEvent(out, "pause", e.container_paused().id(), t);
+      break;
+    case v1::Event::kContainerUnpaused:  // issue #4
+      containerEvent(out, "unpause", e.container_unpaused().id(), t);
+      break;
     case v1::Event::kContainerRemoved:
       containerEvent(out, "destroy", e.container_removed().id(), t);
       containers_.erase(e.container_removed().id());

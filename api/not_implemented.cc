@@ -13,14 +13,10 @@ struct Pending {
   const char* issue;
 };
 const Pending kPending[] = {
-      {"GET", "/containers/{id}/top", "ContainerTop", "#4"},
       {"GET", "/containers/{id}/changes", "ContainerChanges", "#4"},
       {"GET", "/containers/{id}/export", "ContainerExport", "#4"},
-      {"GET", "/containers/{id}/stats", "ContainerStats", "#4"},
       {"POST", "/containers/{id}/resize", "ContainerResize", "#4"},
       {"POST", "/containers/{id}/update", "ContainerUpdate", "#4"},
-      {"POST", "/containers/{id}/pause", "ContainerPause", "#4"},
-      {"POST", "/containers/{id}/unpause", "ContainerUnpause", "#4"},
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},
       {"HEAD", "/containers/{id}/archive", "ContainerArchiveInfo", "#4"},
       {"GET", "/containers/{id}/archive", "ContainerArchive", "#4"},

@@ -297,6 +297,7 @@ int main(int argc, char** argv) {
   api::ApiContext ctx;
   ctx.engine = &engine;
   ctx.executor = &executor;
+  ctx.driver = driver->get();  // issue #4: stats, top, pause
   ctx.images = images->get();
   ctx.data_root = flags.data_root;
   ctx.exec_root = flags.exec_root;
@@ -322,6 +323,7 @@ int main(int argc, char** argv) {
   api::registerContainerRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);
   api::registerRegistryRoutes(router, ctx);
+  api::registerContainerOpsRoutes(router, ctx);  // issue #4: stats, top, pause
   api::registerNotImplementedRoutes(router);
 
   std::vector<std::unique_ptr<api::HttpServer>> servers;

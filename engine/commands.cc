@@ -145,6 +145,8 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
+  // issue #4: dockerd refuses before its "already started" check.
+  if ((*c)->paused()) return Conflict("cannot start a paused container, try unpause instead");
   if ((*c)->status() == "running") return NotModified("container already started");
   if ((*c)->start_pending()) return Conflict("container " + ref + " is already starting");
   if ((*c)->status() == "removing") {

@@ -95,6 +95,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_start_count(c->start_count() + 1);
       c->set_start_pending(false);
       c->set_start_outcome_seq(ev.request_seq());
+      c->set_paused(false);
       break;
     }
     case Event::kContainerStartFailed: {
@@ -143,6 +144,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_exit_count(c->exit_count() + 1);
       c->set_stop_requested(false);
       c->set_start_pending(false);
+      c->set_paused(false);
       break;
     }
     case Event::kContainerReattached: {
@@ -165,6 +167,17 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       auto n = s.mutable_names()->find(it->second.name());
       if (n != s.mutable_names()->end() && n->second == id) s.mutable_names()->erase(n);
       s.mutable_containers()->erase(it);
+      break;
+    }
+    // --- issue #4: pause/unpause ---
+    case Event::kContainerPaused: {
+      auto* c = findContainer(s, e.container_paused().id());
+      if (c && c->status() == "running") c->set_paused(true);
+      break;
+    }
+    case Event::kContainerUnpaused: {
+      auto* c = findContainer(s, e.container_unpaused().id());
+      if (c) c->set_paused(false);
       break;
     }
     case Event::kContainerRenamed: {

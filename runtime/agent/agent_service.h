@@ -24,6 +24,15 @@ class AgentService final : public v1::Agent::WithCallbackMethod_Wait<v1::Agent::
                       v1::StatusResponse* resp) override;
   grpc::Status Shutdown(grpc::ServerContext* ctx, const v1::ShutdownRequest* req,
                         v1::ShutdownResponse* resp) override;
+  // issue #4: stats, top, pause (cgroup_ops.h)
+  grpc::Status Stats(grpc::ServerContext* ctx, const v1::StatsRequest* req,
+                     v1::StatsResponse* resp) override;
+  grpc::Status Top(grpc::ServerContext* ctx, const v1::TopRequest* req,
+                   v1::TopResponse* resp) override;
+  grpc::Status Pause(grpc::ServerContext* ctx, const v1::PauseRequest* req,
+                     v1::PauseResponse* resp) override;
+  grpc::Status Resume(grpc::ServerContext* ctx, const v1::ResumeRequest* req,
+                      v1::ResumeResponse* resp) override;
 
  private:
   Supervisor* supervisor_;  // not owned; outlives the server

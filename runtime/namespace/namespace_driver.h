@@ -44,6 +44,11 @@ class NamespaceDriver final : public SandboxDriver {
   Status cleanup(const std::string& id) override;
   Status remove(const std::string& id) override;
   std::string name() const override { return options_.oci_runtime; }
+  // issue #4: stats, top, pause (agent RPCs)
+  StatusOr<SandboxStats> stats(const std::string& id) override;
+  StatusOr<ProcessList> top(const std::string& id, const std::string& ps_args) override;
+  Status pause(const std::string& id) override;
+  Status resume(const std::string& id) override;
 
   // Layout (see the file comment); exposed for diagnostics and tests.
   std::string bundleDir(const std::string& id) const;
