@@ -75,7 +75,7 @@ class OpsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.arcad.docker("rm", "-f", "svc", "lim", "paused1", "paused2", "stopme")
+        cls.arcad.docker("rm", "-f", "svc", "lim", "paused1", "paused2", "paused3", "stopme")
         cls.arcad.cleanup()
 
     def d(self, *args, **kw):
@@ -273,6 +273,33 @@ class OpsTest(unittest.TestCase):
         self.assertLess(time.time() - t0, 10)
         self.assertEqual(self.d("ps", "-aq", "--filter", "id=" + cid, check=True).stdout, "")
         self.assertFalse(os.path.exists(f"/sys/fs/cgroup/freezer/arca/{cid}"))
+
+    def test_kill_thaws_and_stream_ends_on_removal(self):
+        # As dockerd: a signal to a paused container without StopSignal thaws it.
+        self.d("run", "-d", "--name", "paused3", "--network", "none", "busybox", "sh", "-c",
+               "trap 'echo got usr1' USR1; while true; do sleep 0.2; done", check=True)
+        self.d("pause", "paused3", check=True)
+        info = self.d("info", "--format", "{{.ContainersPaused}}", check=True).stdout.strip()
+        self.assertEqual(info, "1")
+        self.d("kill", "-s", "USR1", "paused3", check=True)
+        st = json.loads(self.d("inspect", "paused3", check=True).stdout)[0]["State"]
+        self.assertEqual((st["Status"], st["Paused"]), ("running", False))
+        deadline = time.time() + 10
+        while "got usr1" not in self.d("logs", "paused3").stdout and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertIn("got usr1", self.d("logs", "paused3").stdout)
+        # A stats stream ends once its container is removed.
+        s = connect(self.arcad.sock, "GET /v1.51/containers/paused3/stats HTTP/1.1\r\n"
+                    "Host: x\r\n\r\n", 15)
+        self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
+        self.d("rm", "-f", "paused3", check=True)
+        data = b""
+        while chunk := s.recv(65536):  # the terminating chunk, then the server keeps alive
+            data += chunk
+            if data.endswith(b"0\r\n\r\n"):
+                break
+        s.close()
+        self.assertTrue(data.endswith(b"0\r\n\r\n"))
 
     def test_pause_missing(self):
         for verb in ("pause", "unpause"):
