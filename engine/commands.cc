@@ -207,6 +207,10 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
   *id = (*c)->id();
   *running = (*c)->status() == "running" || (*c)->start_pending();
   if (*running && !force) {
+    if ((*c)->paused()) {  // issue #4: dockerd's wording for a paused container
+      return Conflict("cannot remove container \"/" + (*c)->name() +
+                      "\": container is paused and must be unpaused first");
+    }
     return removeWhileRunning((*c)->name());
   }
   return Status::Ok();

@@ -222,6 +222,9 @@ class OpsTest(unittest.TestCase):
         self.assertIn(f"Container {cid} is already paused", r.stderr)
         st, _ = self.api("POST", "/containers/paused1/pause")
         self.assertEqual(st, 409)
+        r = self.d("rm", "paused1")
+        self.assertIn('cannot remove container "/paused1": container is paused and must be '
+                      'unpaused first', r.stderr)
         st, body = self.api("POST", "/containers/paused1/start")
         self.assertEqual(st, 409)
         self.assertIn("cannot start a paused container, try unpause instead", body.decode())
