@@ -22,6 +22,7 @@ inline constexpr const char* kArcaVersion = "0.1.0";
 struct ApiContext {
   engine::Engine* engine = nullptr;
   runtime::Executor* executor = nullptr;
+  runtime::SandboxDriver* driver = nullptr;  // issue #4: stats, top, pause
   image::ImageStore* images = nullptr;
   runtime::SandboxDriver* driver = nullptr;  // container files (cp, export, diff, commit)
   std::string data_root;
@@ -82,6 +83,9 @@ void registerFileRoutes(Router& r, ApiContext& ctx);
 // The X-Docker-Container-Path-Stat value: standard base64 of the JSON
 // {"name","size","mode" (Go os.FileMode),"mtime" (RFC 3339),"linkTarget"}.
 std::string pathStatHeader(const runtime::PathStat& st);
+// issue #4: GET /containers/{id}/stats, GET /containers/{id}/top,
+// POST /containers/{id}/pause and /unpause (api/container_ops.cc).
+void registerContainerOpsRoutes(Router& r, ApiContext& ctx);
 // Every other v1.51 operation: 501 with a clear message (docs/API_COVERAGE.md).
 void registerNotImplementedRoutes(Router& r);
 

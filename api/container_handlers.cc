@@ -14,6 +14,7 @@
 #include "api/container_util.h"
 #include "api/container_resources.h"
 #include "api/host_config_json.h"
+#include "api/container_ops.h"
 #include "api/json.h"
 #include "api/logs.h"
 #include "api/summaries.h"
@@ -51,8 +52,8 @@ std::string commandLine(const v1::Container& c) {
 }
 
 std::string statusText(const v1::Container& c, int64_t now) {
-  if (c.status() == "running") return "Up " + humanDuration(now - c.started_ns());
-  if (c.status() == "paused") return "Up " + humanDuration(now - c.started_ns()) + " (Paused)";
+  if (dockerStatus(c) == "running") return "Up " + humanDuration(now - c.started_ns());
+  if (dockerStatus(c) == "paused") return "Up " + humanDuration(now - c.started_ns()) + " (Paused)";
   if (c.status() == "exited" || (c.status() == "created" && c.start_count() > 0)) {
     if (c.finished_ns() == 0) return "Exited (" + std::to_string(c.exit_code()) + ")";
     return "Exited (" + std::to_string(c.exit_code()) + ") " +
@@ -138,9 +139,9 @@ std::string inspectJson(const ApiContext& ctx, const v1::Container& c) {
   jstrArray(j, "Args", c.args());
   j.Key("State");
   j.StartObject();
-  jstr(j, "Status", c.status());
-  j.Key("Running"); j.Bool(c.status() == "running" || c.status() == "paused" || c.status() == "restarting");
-  j.Key("Paused"); j.Bool(c.status() == "paused");
+  jstr(j, "Status", dockerStatus(c));
+  j.Key("Running"); j.Bool(c.status() == "running" || c.status() == "restarting");
+  j.Key("Paused"); j.Bool(dockerStatus(c) == "paused");
   j.Key("Restarting"); j.Bool(c.status() == "restarting");
   j.Key("OOMKilled"); j.Bool(c.oom_killed());
   j.Key("Dead"); j.Bool(c.status() == "dead");
@@ -370,7 +371,7 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
       if (!all && c.status() != "running" && c.status() != "paused" && c.status() != "restarting") continue;
       if (c.created_seq() >= before_seq || c.created_seq() <= since_seq) continue;
       if (!f["status"].empty() &&
-          std::find(f["status"].begin(), f["status"].end(), c.status()) == f["status"].end()) {
+          std::find(f["status"].begin(), f["status"].end(), dockerStatus(c)) == f["status"].end()) {
         continue;
       }
       if (!f["id"].empty() &&
@@ -838,7 +839,7 @@ void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Containe
     j.Key("SizeRootFs"); j.Int64(img != s.images().end() ? img->second.record().size() : 0);
   }
   jstrMap(j, "Labels", c.config().labels());
-  jstr(j, "State", c.status());
+  jstr(j, "State", dockerStatus(c));
   jstr(j, "Status", statusText(c, now));
   j.Key("HostConfig");
   j.StartObject();

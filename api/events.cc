@@ -187,6 +187,12 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
                      {{"comment", ev.comment()}, {"imageID", ev.image().id()}, {"imageRef", ref}});
       break;
     }
+    case v1::Event::kContainerPaused:  // issue #4
+      containerEvent(out, "pause", e.container_paused().id(), t);
+      break;
+    case v1::Event::kContainerUnpaused:  // issue #4
+      containerEvent(out, "unpause", e.container_unpaused().id(), t);
+      break;
     case v1::Event::kContainerRemoved:
       containerEvent(out, "destroy", e.container_removed().id(), t);
       containers_.erase(e.container_removed().id());

@@ -13,10 +13,6 @@ struct Pending {
   const char* issue;
 };
 const Pending kPending[] = {
-      {"GET", "/containers/{id}/top", "ContainerTop", "#4"},
-      {"GET", "/containers/{id}/stats", "ContainerStats", "#4"},
-      {"POST", "/containers/{id}/pause", "ContainerPause", "#4"},
-      {"POST", "/containers/{id}/unpause", "ContainerUnpause", "#4"},
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},
       {"POST", "/build", "ImageBuild", "#7"},
       {"POST", "/build/prune", "BuildPrune", "#7"},

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "api/api.h"
+#include "api/container_ops.h"
 #include "api/events.h"
 #include "api/json.h"
 #include "api/time_util.h"
@@ -124,9 +125,9 @@ void info(ApiContext& ctx, Request&, ResponseWriter& w) {
   ctx.engine->read([&](const v1::State& s) {
     for (const auto& [id, c] : s.containers()) {
       ++total;
-      if (c.status() == "running") {
+      if (dockerStatus(c) == "running") {
         ++running;
-      } else if (c.status() == "paused") {
+      } else if (dockerStatus(c) == "paused") {
         ++paused;
       } else {
         ++stopped;

@@ -297,6 +297,7 @@ int main(int argc, char** argv) {
   api::ApiContext ctx;
   ctx.engine = &engine;
   ctx.executor = &executor;
+  ctx.driver = driver->get();  // issue #4: stats, top, pause
   ctx.images = images->get();
   ctx.driver = driver->get();
   ctx.data_root = flags.data_root;
@@ -326,6 +327,7 @@ int main(int argc, char** argv) {
   api::registerImageRoutes(router, ctx);
   api::registerRegistryRoutes(router, ctx);
   api::registerFileRoutes(router, ctx);
+  api::registerContainerOpsRoutes(router, ctx);  // issue #4: stats, top, pause
   api::registerNotImplementedRoutes(router);
 
   std::vector<std::unique_ptr<api::HttpServer>> servers;

@@ -183,6 +183,8 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
+  // dockerd refuses before its "already started" check.
+  if ((*c)->paused()) return Conflict("cannot start a paused container, try unpause instead");
   if ((*c)->status() == "running" || (*c)->status() == "restarting") {
     return NotModified("container already started");
   }
@@ -260,6 +262,10 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
   *id = (*c)->id();
   *running = (*c)->status() == "running" || (*c)->start_pending();
   if (*running && !force) {
+    if ((*c)->paused()) {  // issue #4: dockerd's wording for a paused container
+      return Conflict("cannot remove container \"/" + (*c)->name() +
+                      "\": container is paused and must be unpaused first");
+    }
     return removeWhileRunning((*c)->name());
   }
   if ((*c)->status() == "restarting" && !force) {

@@ -117,6 +117,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_start_count(c->start_count() + 1);
       c->set_start_pending(false);
       c->set_start_outcome_seq(ev.request_seq());
+      c->set_paused(false);
       break;
     }
     case Event::kContainerStartFailed: {
@@ -178,6 +179,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
           x.set_pid(0);
         }
       }
+      c->set_paused(false);
       break;
     }
     case Event::kContainerReattached: {
@@ -208,6 +210,17 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
     case Event::kContainerCommitted:
       addImage(s, e.container_committed().image(), env.time_ns());
       break;
+    // --- issue #4: pause/unpause ---
+    case Event::kContainerPaused: {
+      auto* c = findContainer(s, e.container_paused().id());
+      if (c && c->status() == "running") c->set_paused(true);
+      break;
+    }
+    case Event::kContainerUnpaused: {
+      auto* c = findContainer(s, e.container_unpaused().id());
+      if (c) c->set_paused(false);
+      break;
+    }
     case Event::kContainerRenamed: {
       const auto& ev = e.container_renamed();
       auto* c = findContainer(s, ev.id());

@@ -332,7 +332,28 @@ void Executor::signalAndRecord(const std::string& id, int signal, uint64_t reque
   ev->set_signal(signal);
   ev->set_request_seq(request_seq);
   if (!st.ok()) ev->set_error(st.message());
-  engine_->record({e});
+  std::vector<v1::Event> events{e};
+  // issue #4: in the same append, so that a kill answered after it sees the thaw.
+  if (st.ok() && thawAfterSignal(id, signal)) {
+    events.emplace_back().mutable_container_unpaused()->set_id(id);
+  }
+  engine_->record(events);
+}
+
+// issue #4: as dockerd's killWithSignal, a paused container is thawed after
+// SIGKILL or its stop signal (any signal when it has none configured), so
+// that the signal is delivered. True when it was thawed.
+bool Executor::thawAfterSignal(const std::string& id, int signal) {
+  bool thaw = engine_->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end() || !it->second.paused()) return false;
+    const std::string& stop = it->second.config().stop_signal();
+    return signal == SIGKILL || stop.empty() || engine::parseSignal(stop) == signal;
+  });
+  if (!thaw) return false;
+  Status st = driver_->resume(id);
+  if (!st.ok()) spdlog::warn("executor: cannot unpause {}: {}", id.substr(0, 12), st.toString());
+  return st.ok();
 }
 
 Status Executor::removeContainer(const std::string& id) {

@@ -73,6 +73,8 @@ class Executor {
   void doStop(const std::string& id, int signal, int timeout_s);
   // Delivers `signal` and records ContainerSignaled (request_seq 0: a stop step).
   void signalAndRecord(const std::string& id, int signal, uint64_t request_seq);
+  // Thaws a paused container after a kill/stop signal (issue #4); true if it did.
+  bool thawAfterSignal(const std::string& id, int signal);
   void watchExit(const std::string& id);
   Status finishRemoval(const std::string& id);
   void reconcile();

@@ -16,6 +16,7 @@
 
 #include "engine/status.h"
 #include "runtime/sandbox_resources.h"
+#include "runtime/sandbox_stats.h"
 
 namespace arca::runtime {
 
@@ -170,6 +171,25 @@ class SandboxDriver {
       std::function<Status(const std::string& upper, const std::vector<std::string>& lowers)>;
   virtual Status withLayers(const std::string& id, const std::vector<std::string>& lower_dirs,
                             const LayersFn& fn) = 0;
+  // --- issue #4: stats, top, pause (the agent answers; drivers without one
+  // answer NotImplemented) ---
+  // One sample of the sandbox's counters; running=false once the process is
+  // gone. NotFound if no sandbox.
+  virtual StatusOr<SandboxStats> stats(const std::string& id) {
+    return NotImplemented("stats not supported by " + name() + " (" + id + ")");
+  }
+  // `ps` with `ps_args` ("" -> "-ef") limited to the container's processes.
+  // FailedPrecondition when not running; Internal with ps's error.
+  virtual StatusOr<ProcessList> top(const std::string& id, const std::string& ps_args) {
+    return NotImplemented("top not supported by " + name() + " (" + id + ps_args + ")");
+  }
+  // Freezes / thaws every process of the container.
+  virtual Status pause(const std::string& id) {
+    return NotImplemented("pause not supported by " + name() + " (" + id + ")");
+  }
+  virtual Status resume(const std::string& id) {
+    return NotImplemented("resume not supported by " + name() + " (" + id + ")");
+  }
 };
 
 // The exit code Docker records for a container whose start failed, from the

@@ -1,5 +1,7 @@
 #include "runtime/agent/agent_service.h"
 
+#include "runtime/agent/cgroup_ops.h"
+
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -386,6 +388,54 @@ grpc::Status AgentService::Update(grpc::ServerContext*, const v1::UpdateRequest*
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "invalid resources");
   }
   return toGrpc(supervisor_->update(req->resources_json()));
+}
+
+// --- issue #4: stats, top, pause ---------------------------------------------
+
+namespace {
+constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
+}  // namespace
+
+grpc::Status AgentService::Stats(grpc::ServerContext*, const v1::StatsRequest*,
+                                 v1::StatsResponse* resp) {
+  auto target = supervisor_->liveTarget();
+  if (!target.ok()) return grpc::Status::OK;  // running = false: Docker's empty stats
+  readStats(kCgroupRoot, target->cgroups_path, target->init_pid, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Top(grpc::ServerContext*, const v1::TopRequest* req,
+                               v1::TopResponse* resp) {
+  auto target = supervisor_->liveTarget();
+  if (!target.ok()) return toGrpc(target.status());
+  std::vector<int> pids = cgroupPids(kCgroupRoot, target->cgroups_path);
+  std::vector<std::string> argv = psArgv(req->ps_args(), pids);
+  argv.insert(argv.begin(), "ps");
+  std::string out, err;
+  int code = 0;
+  if (auto st = supervisor_->capture(argv, &out, &err, &code); !st.ok()) return toGrpc(st);
+  if (code != 0) {
+    // As dockerd: some ps options (f) do not combine with -q; retry without it.
+    argv.pop_back();
+    out.clear();
+    err.clear();
+    if (auto st = supervisor_->capture(argv, &out, &err, &code); !st.ok()) return toGrpc(st);
+    if (code != 0) return grpc::Status(grpc::StatusCode::UNKNOWN, psError(err, code));
+  }
+  auto parsed = parsePsOutput(out, pids);
+  if (!parsed.ok()) return grpc::Status(grpc::StatusCode::UNKNOWN, parsed.status().message());
+  *resp = std::move(*parsed);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Pause(grpc::ServerContext*, const v1::PauseRequest*,
+                                 v1::PauseResponse*) {
+  return toGrpc(supervisor_->pause());
+}
+
+grpc::Status AgentService::Resume(grpc::ServerContext*, const v1::ResumeRequest*,
+                                  v1::ResumeResponse*) {
+  return toGrpc(supervisor_->resume());
 }
 
 }  // namespace arca::agent

@@ -38,6 +38,15 @@ class AgentService final
                                      v1::ExecWaitResponse* resp) override;
   grpc::Status Update(grpc::ServerContext* ctx, const v1::UpdateRequest* req,
                       v1::UpdateResponse* resp) override;
+  // issue #4: stats, top, pause (cgroup_ops.h)
+  grpc::Status Stats(grpc::ServerContext* ctx, const v1::StatsRequest* req,
+                     v1::StatsResponse* resp) override;
+  grpc::Status Top(grpc::ServerContext* ctx, const v1::TopRequest* req,
+                   v1::TopResponse* resp) override;
+  grpc::Status Pause(grpc::ServerContext* ctx, const v1::PauseRequest* req,
+                     v1::PauseResponse* resp) override;
+  grpc::Status Resume(grpc::ServerContext* ctx, const v1::ResumeRequest* req,
+                      v1::ResumeResponse* resp) override;
 
  private:
   Supervisor* supervisor_;  // not owned; outlives the server

@@ -1184,4 +1184,78 @@ StatusOr<int32_t> Supervisor::exec(const std::string& exec_id, const ExecOptions
   return static_cast<int32_t>(xpid);
 }
 
+// --- issue #4: stats, top, pause ---------------------------------------------
+
+StatusOr<Supervisor::LiveTarget> Supervisor::liveTarget() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (phase_ != Phase::kRunning || init_pid_ == 0 || init_reaped_) {
+    return FailedPrecondition("container " + opts_.id + " is not running");
+  }
+  return LiveTarget{cgroups_path_, init_pid_};
+}
+
+Status Supervisor::capture(std::vector<std::string> argv, std::string* out, std::string* err,
+                           int* exit_code) {
+  constexpr size_t kMaxCapture = 16 << 20;
+  if (argv.empty()) return InvalidArgument("empty command");
+  std::string path = findInPath(argv[0]);
+  if (path.empty()) return FailedPrecondition("exec: \"" + argv[0] + "\": executable file not found in $PATH");
+  argv[0] = path;
+  int po[2], pe[2];
+  if (pipe2(po, O_CLOEXEC) != 0) return Internal(errnoText("pipe"));
+  if (pipe2(pe, O_CLOEXEC) != 0) {
+    close(po[0]);
+    close(po[1]);
+    return Internal(errnoText("pipe"));
+  }
+  pid_t pid = spawn(argv, devnull_fd_, po[1], pe[1]);
+  close(po[1]);
+  close(pe[1]);
+  if (pid < 0) {
+    close(po[0]);
+    close(pe[0]);
+    return Internal("fork: " + std::string(strerror(-pid)));
+  }
+  pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+  std::string* sinks[2] = {out, err};
+  int open_fds = 2;
+  char buf[8192];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        if (sinks[i]->size() < kMaxCapture) sinks[i]->append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+  *exit_code = exitCodeOf(waitChild(pid));
+  return Status::Ok();
+}
+
+Status Supervisor::pause() {
+  ARCA_RETURN_IF_ERROR(liveTarget().status());
+  int status = runRuntime({"pause", opts_.id});
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
+  return Internal(lastRuntimeError(status));
+}
+
+Status Supervisor::resume() {
+  ARCA_RETURN_IF_ERROR(liveTarget().status());
+  int status = runRuntime({"resume", opts_.id});
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
+  return Internal(lastRuntimeError(status));
+}
+
 }  // namespace arca::agent

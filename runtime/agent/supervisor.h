@@ -139,6 +139,21 @@ class Supervisor {
   // runtime's own error otherwise.
   Status update(const std::string& resources_json);
 
+  // --- issue #4: stats, top, pause (gRPC threads; see cgroup_ops.h) ---
+  struct LiveTarget {
+    std::string cgroups_path;  // linux.cgroupsPath of the bundle, e.g. "/arca/<id>"
+    pid_t init_pid = 0;
+  };
+  // The running container's cgroup and init; FailedPrecondition when not running.
+  StatusOr<LiveTarget> liveTarget();
+  // Runs argv (argv[0] looked up in $PATH) to completion with stdin from
+  // /dev/null; collects its stdout and stderr (each bounded) and exit code.
+  Status capture(std::vector<std::string> argv, std::string* out, std::string* err,
+                 int* exit_code);
+  // `runtime pause` / `runtime resume` (the cgroup freezer); the runtime's error otherwise.
+  Status pause();
+  Status resume();
+
  private:
   explicit Supervisor(AgentOptions options) : opts_(std::move(options)) {}
   Status init();

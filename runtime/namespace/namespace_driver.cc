@@ -1241,3 +1241,106 @@ Status NamespaceDriver::resize(const std::string& id, const std::string& exec_id
 }
 
 }  // namespace arca::runtime
+
+namespace arca::runtime {
+
+// --- issue #4: stats, top, pause (agent RPCs) --------------------------------
+
+namespace {
+
+constexpr auto kOpsTimeout = std::chrono::seconds(10);
+
+// One unary call to the agent of `id`; NotFound without a live agent,
+// FailedPrecondition as the agent says, Internal with its text otherwise.
+template <typename Req, typename Resp, typename Call>
+Status callAgent(const std::string& sock, const std::string& id, const Req& req, Resp* resp,
+                 Call call) {
+  if (!exists(sock)) return NotFound("no sandbox for container " + id);
+  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kOpsTimeout);
+  grpc::Status st = call(*stub, &ctx, req, resp);
+  if (st.ok()) return Status::Ok();
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return NotFound("no sandbox for container " + id);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return FailedPrecondition(st.error_message());
+    default:
+      return Internal(st.error_message());
+  }
+}
+
+BlkioEntry fromProto(const v1::BlkioEntry& e) { return {e.major(), e.minor(), e.op(), e.value()}; }
+
+}  // namespace
+
+StatusOr<SandboxStats> NamespaceDriver::stats(const std::string& id) {
+  v1::StatsResponse r;
+  Status st = callAgent(socketPath(id), id, v1::StatsRequest{}, &r,
+                        [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::StatsRequest& q,
+                           v1::StatsResponse* a) { return s.Stats(c, q, a); });
+  if (!st.ok()) {
+    // An agent that is gone (or never came) means no process: empty stats.
+    if (st.code() == Code::kNotFound) return SandboxStats{};
+    return st;
+  }
+  SandboxStats out;
+  out.running = r.running();
+  out.read_ns = r.read_ns();
+  out.cgroup_version = static_cast<int>(r.cgroup_version());
+  out.cpu_total_ns = r.cpu_total_ns();
+  out.cpu_percpu_ns.assign(r.cpu_percpu_ns().begin(), r.cpu_percpu_ns().end());
+  out.cpu_user_ns = r.cpu_user_ns();
+  out.cpu_system_ns = r.cpu_system_ns();
+  out.throttling_periods = r.throttling_periods();
+  out.throttled_periods = r.throttled_periods();
+  out.throttled_time_ns = r.throttled_time_ns();
+  out.system_cpu_ns = r.system_cpu_ns();
+  out.online_cpus = r.online_cpus();
+  out.memory_usage = r.memory_usage();
+  out.memory_max_usage = r.memory_max_usage();
+  out.memory_limit = r.memory_limit();
+  out.memory_failcnt = r.memory_failcnt();
+  out.memory_stat.insert(r.memory_stat().begin(), r.memory_stat().end());
+  out.machine_memory = r.machine_memory();
+  out.pids_current = r.pids_current();
+  out.pids_limit = r.pids_limit();
+  for (const auto& e : r.io_service_bytes()) out.io_service_bytes.push_back(fromProto(e));
+  for (const auto& e : r.io_serviced()) out.io_serviced.push_back(fromProto(e));
+  for (const auto& n : r.networks()) {
+    out.networks.push_back({n.name(), n.rx_bytes(), n.rx_packets(), n.rx_errors(), n.rx_dropped(),
+                            n.tx_bytes(), n.tx_packets(), n.tx_errors(), n.tx_dropped()});
+  }
+  return out;
+}
+
+StatusOr<ProcessList> NamespaceDriver::top(const std::string& id, const std::string& ps_args) {
+  v1::TopRequest req;
+  req.set_ps_args(ps_args);
+  v1::TopResponse r;
+  ARCA_RETURN_IF_ERROR(callAgent(socketPath(id), id, req, &r,
+                                 [](v1::Agent::Stub& s, grpc::ClientContext* c,
+                                    const v1::TopRequest& q,
+                                    v1::TopResponse* a) { return s.Top(c, q, a); }));
+  ProcessList out;
+  out.titles.assign(r.titles().begin(), r.titles().end());
+  for (const auto& row : r.processes()) out.processes.emplace_back(row.fields().begin(), row.fields().end());
+  return out;
+}
+
+Status NamespaceDriver::pause(const std::string& id) {
+  v1::PauseResponse r;
+  return callAgent(socketPath(id), id, v1::PauseRequest{}, &r,
+                   [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::PauseRequest& q,
+                      v1::PauseResponse* a) { return s.Pause(c, q, a); });
+}
+
+Status NamespaceDriver::resume(const std::string& id) {
+  v1::ResumeResponse r;
+  return callAgent(socketPath(id), id, v1::ResumeRequest{}, &r,
+                   [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::ResumeRequest& q,
+                      v1::ResumeResponse* a) { return s.Resume(c, q, a); });
+}
+
+}  // namespace arca::runtime

@@ -68,6 +68,11 @@ class NamespaceDriver final : public SandboxDriver {
                     const std::function<Status(const std::string& rootfs)>& fn) override;
   Status withLayers(const std::string& id, const std::vector<std::string>& lower_dirs,
                     const LayersFn& fn) override;
+  // issue #4: stats, top, pause (agent RPCs)
+  StatusOr<SandboxStats> stats(const std::string& id) override;
+  StatusOr<ProcessList> top(const std::string& id, const std::string& ps_args) override;
+  Status pause(const std::string& id) override;
+  Status resume(const std::string& id) override;
 
   // Layout (see the file comment); exposed for diagnostics and tests.
   std::string bundleDir(const std::string& id) const;

@@ -287,7 +287,7 @@ class Skeleton(unittest.TestCase):
         out = raw_http(self.a.sock, b"GET /v1.50/nope HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertIn(b"404", out.split(b"\r\n")[0])
         self.assertIn(b'{"message":"page not found"}', out)
-        out = raw_http(self.a.sock, b"GET /v1.50/containers/x/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        out = raw_http(self.a.sock, b"GET /v1.50/swarm HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertIn(b"501", out.split(b"\r\n")[0])
         self.assertEqual(stat.S_IMODE(os.stat(self.a.sock).st_mode), 0o660)
 
