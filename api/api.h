@@ -22,9 +22,9 @@ inline constexpr const char* kArcaVersion = "0.1.0";
 struct ApiContext {
   engine::Engine* engine = nullptr;
   runtime::Executor* executor = nullptr;
-  runtime::SandboxDriver* driver = nullptr;  // issue #4: stats, top, pause
   image::ImageStore* images = nullptr;
-  runtime::SandboxDriver* driver = nullptr;  // container files (cp, export, diff, commit)
+  runtime::SandboxDriver* driver = nullptr;  // the executor's sandbox driver
+  class HealthMonitor* health = nullptr;      // health checks (api/health.h)
   std::string data_root;
   std::string exec_root;
   std::string runtime_name = "runc";

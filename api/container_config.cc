@@ -9,6 +9,48 @@
 
 namespace arca::api {
 
+Status parseHealthcheck(const rapidjson::Value& config, v1::Healthcheck* out) {
+  auto hc = config.FindMember("Healthcheck");
+  if (hc == config.MemberEnd() || hc->value.IsNull()) return Status::Ok();
+  if (!hc->value.IsObject()) return InvalidArgument("invalid type for Healthcheck");
+  const auto& h = hc->value;
+  bool te = false;
+  if (auto v = getStrings(h, "Test", &te)) {
+    for (auto& t : *v) out->add_test(t);
+  }
+  struct Dur {
+    const char* key;
+    void (v1::Healthcheck::*set)(int64_t);
+  };
+  for (const Dur& d : {Dur{"Interval", &v1::Healthcheck::set_interval_ns},
+                       Dur{"Timeout", &v1::Healthcheck::set_timeout_ns},
+                       Dur{"StartPeriod", &v1::Healthcheck::set_start_period_ns},
+                       Dur{"StartInterval", &v1::Healthcheck::set_start_interval_ns}}) {
+    auto v = getInt(h, d.key, &te);
+    if (!v) continue;
+    // moby: 0 means "inherit", otherwise at least 1ms.
+    if (*v != 0 && *v < 1000000) {
+      return InvalidArgument(std::string(d.key) + " in Healthcheck cannot be less than 1ms");
+    }
+    (out->*d.set)(*v);
+  }
+  if (auto v = getInt(h, "Retries", &te)) {
+    if (*v < 0) return InvalidArgument("Retries in Healthcheck cannot be negative");
+    out->set_retries(static_cast<int32_t>(*v));
+  }
+  if (te) return InvalidArgument("invalid type in Healthcheck");
+  if (out->test_size() > 0) {
+    const std::string& kind = out->test(0);
+    if (kind != "NONE" && kind != "CMD" && kind != "CMD-SHELL") {
+      return InvalidArgument("unknown Healthcheck type: " + kind);
+    }
+    if (kind != "NONE" && out->test_size() < 2) {
+      return InvalidArgument("Healthcheck " + kind + " needs a command");
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) {
   rapidjson::Document d;
   d.Parse(body.c_str(), body.size());
@@ -58,6 +100,7 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
     return InvalidArgument("Volumes are not supported yet by arca (see docs/LIMITATIONS.md)");
   }
   if (te) return InvalidArgument("invalid type in container config");
+  if (Status st = parseHealthcheck(d, c.mutable_healthcheck()); !st.ok()) return st;
   if (c.image().empty()) return InvalidArgument("no image specified");
   if (c.has_stop_timeout() && c.stop_timeout() < -1) {
     return InvalidArgument("invalid stop timeout");
@@ -178,6 +221,18 @@ Status mergeImageConfig(v1::ContainerConfig* c, const std::string& image_config_
         for (auto& e : *cmd) c->add_cmd(e);
       }
     }
+  }
+  // Healthcheck: the image's fills what the container left unset.
+  v1::Healthcheck image_hc;
+  if (parseHealthcheck(ic, &image_hc).ok()) {
+    auto* hc = c->mutable_healthcheck();
+    if (hc->test_size() == 0) *hc->mutable_test() = image_hc.test();
+    if (hc->interval_ns() == 0) hc->set_interval_ns(image_hc.interval_ns());
+    if (hc->timeout_ns() == 0) hc->set_timeout_ns(image_hc.timeout_ns());
+    if (hc->start_period_ns() == 0) hc->set_start_period_ns(image_hc.start_period_ns());
+    if (hc->start_interval_ns() == 0) hc->set_start_interval_ns(image_hc.start_interval_ns());
+    if (hc->retries() == 0) hc->set_retries(image_hc.retries());
+    if (hc->ByteSizeLong() == 0) c->clear_healthcheck();
   }
   if (c->working_dir().empty()) c->set_working_dir(getString(ic, "WorkingDir", &te).value_or(""));
   if (c->user().empty()) c->set_user(getString(ic, "User", &te).value_or(""));

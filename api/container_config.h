@@ -4,14 +4,21 @@
 
 #include <string>
 
+#include <rapidjson/document.h>
+
 #include "engine/commands.h"
 #include "engine/status.h"
 
 namespace arca::api {
 
+// Config.Healthcheck (Docker's HealthConfig) of a container or image config,
+// with moby's validation. Nothing set: *out untouched.
+Status parseHealthcheck(const rapidjson::Value& config, v1::Healthcheck* out);
+
 // Parses the create body (Config fields at the top level, plus HostConfig and
 // NetworkingConfig). Options this engine does not implement yet answer
 // InvalidArgument naming the option (never silently ignored).
+
 StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body);
 
 // Fills what the container config leaves unset from the image config JSON

@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "api/container_config.h"
 #include "api/container_util.h"
+#include "api/health.h"
 #include "api/container_resources.h"
 #include "api/host_config_json.h"
 #include "api/container_ops.h"
@@ -52,7 +53,12 @@ std::string commandLine(const v1::Container& c) {
 }
 
 std::string statusText(const v1::Container& c, int64_t now) {
-  if (dockerStatus(c) == "running") return "Up " + humanDuration(now - c.started_ns());
+  if (dockerStatus(c) == "running") {
+    std::string up = "Up " + humanDuration(now - c.started_ns());
+    if (c.health_status() == "starting") return up + " (health: starting)";
+    if (!c.health_status().empty()) return up + " (" + c.health_status() + ")";
+    return up;
+  }
   if (dockerStatus(c) == "paused") return "Up " + humanDuration(now - c.started_ns()) + " (Paused)";
   if (c.status() == "exited" || (c.status() == "created" && c.start_count() > 0)) {
     if (c.finished_ns() == 0) return "Exited (" + std::to_string(c.exit_code()) + ")";
@@ -120,6 +126,18 @@ void writeConfig(JsonWriter& j, const v1::Container& c) {
   jstrArray(j, "Entrypoint", cfg.entrypoint(), true);
   j.Key("OnBuild"); j.Null();
   jstrMap(j, "Labels", cfg.labels());
+  if (cfg.has_healthcheck()) {
+    const auto& hc = cfg.healthcheck();
+    j.Key("Healthcheck");
+    j.StartObject();
+    jstrArray(j, "Test", hc.test());
+    if (hc.interval_ns()) { j.Key("Interval"); j.Int64(hc.interval_ns()); }
+    if (hc.timeout_ns()) { j.Key("Timeout"); j.Int64(hc.timeout_ns()); }
+    if (hc.start_period_ns()) { j.Key("StartPeriod"); j.Int64(hc.start_period_ns()); }
+    if (hc.start_interval_ns()) { j.Key("StartInterval"); j.Int64(hc.start_interval_ns()); }
+    if (hc.retries()) { j.Key("Retries"); j.Int(hc.retries()); }
+    j.EndObject();
+  }
   if (!cfg.stop_signal().empty()) jstr(j, "StopSignal", cfg.stop_signal());
   if (cfg.has_stop_timeout()) {
     j.Key("StopTimeout");
@@ -150,6 +168,10 @@ std::string inspectJson(const ApiContext& ctx, const v1::Container& c) {
   jstr(j, "Error", c.error());
   jstr(j, "StartedAt", timeOrZero(c.started_ns()));
   jstr(j, "FinishedAt", timeOrZero(c.finished_ns()));
+  if (!c.health_status().empty() && ctx.health != nullptr) {
+    j.Key("Health");
+    ctx.health->writeHealth(j, c);
+  }
   j.EndObject();
   jstr(j, "Image", c.image_id());
   jstr(j, "ResolvConfPath", "");

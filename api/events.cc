@@ -125,6 +125,10 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
       containerEvent(out, "create", ev.id(), t);
       break;
     }
+    case v1::Event::kContainerHealthChanged:
+      containerEvent(out, "health_status: " + e.container_health_changed().status(),
+                     e.container_health_changed().id(), t);
+      break;
     case v1::Event::kContainerStarted:
       containerEvent(out, "start", e.container_started().id(), t);
       if (e.container_started().restart()) containerEvent(out, "restart", e.container_started().id(), t);

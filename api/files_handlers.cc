@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "api/api.h"
 #include "api/image_changes.h"
 #include "api/image_tools.h"
@@ -409,19 +411,22 @@ void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (Status st = applyChanges(changes, &config, a); !st.ok()) return sendError(w, st);
   if (given) mergeCommitConfig(config, cont, a);
 
-  // --- PAUSE HOOK (docker commit --pause, the default since API 1.13) -------
-  // `pause` says whether dockerd would freeze the container while its layer
-  // is taken. When SandboxDriver::pause/resume exist, call
-  //   if (pause && c.status() == "running") ctx.driver->pause(c.id())
-  // here and resume it (on every path) right after commitLayer() below.
+  // docker commit --pause (the default since API 1.13): the container is
+  // frozen while its layer is taken (no pause/unpause events, and one that
+  // the user paused stays paused).
   const bool pause = req.queryParam("pause").has_value()
                          ? req.queryBool("pause")
                          : compareVersions(req.apiVersion().empty() ? kApiVersion : req.apiVersion(),
                                            "1.13") >= 0;
-  (void)pause;
+  bool froze = pause && c.status() == "running" && !c.paused() && ctx.driver->pause(c.id()).ok();
 
   ImageTransfer transfer(ctx);  // GC never sees the new layer half-recorded
   auto layer = commitLayer(ctx, *t);
+  if (froze) {
+    if (Status st = ctx.driver->resume(c.id()); !st.ok()) {
+      spdlog::warn("commit: resume of {}: {}", c.id().substr(0, 12), st.message());
+    }
+  }
   if (!layer.ok()) return sendError(w, layer.status());
 
   std::string created_by;

@@ -383,8 +383,22 @@ class Connection final : public Request,
   // reading. On failure the fd is closed.
   bool init(event_base* base);
   // (io) Server stop: closes the socket at once and wakes the handler.
+  // Server shutdown. Streams end cleanly where they can: a chunked response
+  // gets its last chunk and buffered output is written out (best effort; the
+  // socket is non-blocking), so `docker logs -f` sees the end of the stream.
   void abort() {
     std::lock_guard lk(mu_);
+    if (bev_ != nullptr && !error_ && (resp_ == Resp::kStreaming || resp_ == Resp::kHijacked)) {
+      if (resp_ == Resp::kStreaming && stream_mode_ == BodyMode::kChunked) {
+        resp_ = Resp::kEnded;
+        writeLocked("0\r\n\r\n");
+      }
+      evbuffer* out = bufferevent_get_output(bev_);
+      for (int i = 0; i < 100 && evbuffer_get_length(out) > 0; ++i) {
+        if (evbuffer_write(out, fd_) < 0 && errno != EAGAIN && errno != EINTR) break;
+        if (evbuffer_get_length(out) > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
     teardownLocked();
   }
 

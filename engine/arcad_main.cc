@@ -28,6 +28,7 @@
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
 #include "runtime/namespace/namespace_driver.h"
+#include "api/health.h"
 
 namespace fs = std::filesystem;
 using namespace arca;
@@ -297,7 +298,6 @@ int main(int argc, char** argv) {
   api::ApiContext ctx;
   ctx.engine = &engine;
   ctx.executor = &executor;
-  ctx.driver = driver->get();  // issue #4: stats, top, pause
   ctx.images = images->get();
   ctx.driver = driver->get();
   ctx.data_root = flags.data_root;
@@ -318,6 +318,9 @@ int main(int argc, char** argv) {
   ctx.max_concurrent_uploads = flags.max_concurrent_uploads;
   // Layers and blobs of a pull or load cut short by a crash belong to no image.
   api::requestImageGc(ctx);
+  api::HealthMonitor health(&ctx);
+  ctx.health = &health;
+  health.start();
 
   api::Router router;
   api::registerSystemRoutes(router, ctx);
@@ -364,6 +367,7 @@ int main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   spdlog::info("received signal {}, shutting down (containers keep running)", sig);
   for (auto& s : servers) s->stop();
+  health.stop();
   executor.stop();
   Status st = engine.snapshot();
   if (!st.ok()) spdlog::warn("final snapshot: {}", st.toString());

@@ -111,6 +111,12 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_status("running");
       c->set_pid(ev.pid());
       c->set_started_ns(env.time_ns());
+      {
+        const auto& test = c->config().healthcheck().test();
+        bool checked = !test.empty() && test[0] != "NONE";
+        c->set_health_status(checked ? "starting" : "");
+        c->set_health_failing_streak(0);
+      }
       c->set_exit_code(0);
       c->set_error("");
       c->set_oom_killed(false);
@@ -285,6 +291,14 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
 void reduceExec(v1::State& s, const v1::Envelope& env) {
   const Event& e = env.event();
   switch (e.kind_case()) {
+    case Event::kContainerHealthChanged: {
+      const auto& ev = e.container_health_changed();
+      auto* c = findContainer(s, ev.id());
+      if (!c) break;
+      c->set_health_status(ev.status());
+      c->set_health_failing_streak(ev.failing_streak());
+      break;
+    }
     case Event::kExecCreated: {
       v1::Exec x;
       *x.mutable_config() = e.exec_created();

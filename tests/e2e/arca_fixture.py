@@ -17,6 +17,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import unittest
 
 BUSYBOX = "/bin/busybox"
 DOCKER = os.environ.get("DOCKER_CLI", "/usr/local/bin/docker")
@@ -255,3 +256,18 @@ class Arcad:
         for m in sorted((m for m in mounts if m.startswith(self.root)), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ArcadTestCase(unittest.TestCase):
+    """A test class sharing one live arcad with the fixture's busybox loaded."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.arcad = Arcad.with_busybox()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.arcad.cleanup()
+
+    def d(self, *args, **kw):
+        return self.arcad.docker(*args, **kw)

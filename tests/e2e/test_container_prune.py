@@ -4,23 +4,13 @@ import json
 import time
 import unittest
 
-from arca_fixture import Arcad, have_prereqs
+from arca_fixture import ArcadTestCase, have_prereqs
 
 SKIP = have_prereqs()
 
 
 @unittest.skipIf(SKIP, SKIP or "")
-class ContainerPruneTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.arcad = Arcad.with_busybox()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.arcad.cleanup()
-
-    def d(self, *args, **kw):
-        return self.arcad.docker(*args, **kw)
+class ContainerPruneTest(ArcadTestCase):
 
     def ids(self):
         return set(self.d("ps", "-aq", "--no-trunc", check=True).stdout.split())

@@ -9,7 +9,7 @@ import socket
 import time
 import unittest
 
-from arca_fixture import DOCKER, Arcad, have_prereqs
+from arca_fixture import DOCKER, Arcad, ArcadTestCase, have_prereqs
 from pty_fixture import Pty
 
 SKIP = have_prereqs()
@@ -67,18 +67,11 @@ def attach_raw(sock, name, data, until):
 
 
 @unittest.skipIf(SKIP, SKIP or "")
-class InteractiveTest(unittest.TestCase):
+class InteractiveTest(ArcadTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.arcad = Arcad.with_busybox()
+        super().setUpClass()
         cls.arcad.docker(*RUN, "-d", "--name", "svc", "busybox", "sleep", "1000", check=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.arcad.cleanup()
-
-    def d(self, *args, **kw):
-        return self.arcad.docker(*args, **kw)
 
     def pty(self, *args, rows=40, cols=120):
         p = Pty([DOCKER, *args], self.arcad.env, rows=rows, cols=cols)
@@ -287,6 +280,43 @@ class InteractiveTest(unittest.TestCase):
         self.assertIn("No such container", r.stderr)
         # Still serving.
         self.d("exec", "svc", "true", check=True)
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class RestartWithClientsTest(unittest.TestCase):
+    """arcad stops while `docker logs -f` and `docker attach` are connected:
+    containers keep running, clients see the end of their streams, and
+    attaching again works."""
+
+    def test_arcad_restart_with_attached_clients(self):
+        import subprocess
+        a = Arcad.with_busybox()
+        self.addCleanup(a.cleanup)
+        a.docker(*RUN, "-d", "-i", "--name", "echoer", "busybox", "sh", "-c",
+                 "while read l; do echo got-$l; done", check=True)
+        a.docker(*RUN, "-d", "--name", "ticker", "busybox", "sh", "-c",
+                 "while true; do echo tick; sleep 0.2; done", check=True)
+        logs = subprocess.Popen([DOCKER, "logs", "-f", "ticker"], env=a.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        att = subprocess.Popen([DOCKER, "attach", "echoer"], env=a.env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        att.stdin.write(b"one\n")
+        att.stdin.flush()
+        time.sleep(1.5)
+        a.stop()
+        out, err = logs.communicate(timeout=20)
+        self.assertEqual(logs.returncode, 0, err)  # a clean end of the chunked stream
+        self.assertIn(b"tick", out)
+        out, _ = att.communicate(timeout=20)  # the stream ends; the CLI does not hang
+        self.assertIn(b"got-one", out)
+        a.start()
+        for name in ("echoer", "ticker"):
+            r = a.docker("inspect", "-f", "{{.State.Running}}", name, check=True)
+            self.assertEqual(r.stdout.strip(), "true", name)
+        _, body = attach_raw(a.sock, "echoer", b"two\n", b"got-two")
+        self.assertIn(b"got-two", body)
+        r = a.docker("logs", "--tail", "2", "ticker", check=True)
+        self.assertIn("tick", r.stdout)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,11 @@ TEST(ParseCreate, RefusesWhatIsNotImplemented) {
   auto tmpfs = parseCreateContainer(
       R"({"Image":"busybox","HostConfig":{"NetworkMode":"none","Tmpfs":{"/t":""}}})");
   EXPECT_NE(tmpfs.status().message().find("HostConfig.Tmpfs"), std::string::npos);
-  auto tty = parseCreateContainer(R"({"Image":"busybox","Tty":true,"HostConfig":{"NetworkMode":"none"}})");
-  EXPECT_EQ(tty.status().code(), Code::kInvalidArgument);
+  auto tty = parseCreateContainer(
+      R"({"Image":"busybox","Tty":true,"OpenStdin":true,"StdinOnce":true,"HostConfig":{"NetworkMode":"none"}})");
+  ASSERT_TRUE(tty.ok()) << tty.status().message();
+  EXPECT_TRUE(tty->config.tty());
+  EXPECT_TRUE(tty->config.stdin_once());
   EXPECT_FALSE(parseCreateContainer("{").ok());
   EXPECT_FALSE(parseCreateContainer("[]").ok());
   EXPECT_FALSE(parseCreateContainer(R"({"Image":5})").ok());
@@ -50,6 +53,38 @@ TEST(ParseCreate, RefusesWhatIsNotImplemented) {
   auto rt = parseCreateContainer(
       R"({"Image":"b","HostConfig":{"NetworkMode":"none","Runtime":"nope"}})");
   EXPECT_NE(rt.status().message().find("unknown or invalid runtime name: nope"), std::string::npos);
+}
+
+TEST(ParseCreate, Healthcheck) {
+  auto ok = parseCreateContainer(
+      R"({"Image":"b","Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":1000000000,"Retries":2},
+          "HostConfig":{"NetworkMode":"none"}})");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->config.healthcheck().test_size(), 2);
+  EXPECT_EQ(ok->config.healthcheck().interval_ns(), 1000000000);
+  EXPECT_EQ(ok->config.healthcheck().retries(), 2);
+  auto small = parseCreateContainer(
+      R"({"Image":"b","Healthcheck":{"Test":["CMD","true"],"Interval":1000},"HostConfig":{"NetworkMode":"none"}})");
+  EXPECT_EQ(small.status().message(), "Interval in Healthcheck cannot be less than 1ms");
+  auto neg = parseCreateContainer(
+      R"({"Image":"b","Healthcheck":{"Test":["CMD","true"],"Retries":-1},"HostConfig":{"NetworkMode":"none"}})");
+  EXPECT_EQ(neg.status().message(), "Retries in Healthcheck cannot be negative");
+  auto kind = parseCreateContainer(
+      R"({"Image":"b","Healthcheck":{"Test":["BOGUS","x"]},"HostConfig":{"NetworkMode":"none"}})");
+  EXPECT_EQ(kind.status().code(), Code::kInvalidArgument);
+}
+
+TEST(MergeImageConfig, Healthcheck) {
+  std::string img = R"({"config":{"Healthcheck":{"Test":["CMD","img"],"Interval":5000000000,"Retries":4}}})";
+  v1::ContainerConfig c;
+  c.mutable_healthcheck()->set_interval_ns(2000000000);
+  ASSERT_TRUE(mergeImageConfig(&c, img).ok());
+  EXPECT_EQ(c.healthcheck().test(1), "img");
+  EXPECT_EQ(c.healthcheck().interval_ns(), 2000000000);  // the container's wins
+  EXPECT_EQ(c.healthcheck().retries(), 4);
+  v1::ContainerConfig none;
+  ASSERT_TRUE(mergeImageConfig(&none, R"({"config":{}})").ok());
+  EXPECT_FALSE(none.has_healthcheck());
 }
 
 TEST(MergeImageConfig, DockerRules) {
