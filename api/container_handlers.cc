@@ -739,6 +739,45 @@ std::string frame(const LogEntry& e, bool timestamps, bool tty) {
   return tty ? payload : muxFrame(e.stream, payload);
 }
 
+// Batches log entries into writes of ~64 KiB. Consecutive entries of one
+// stream share a multiplexed frame: a client demultiplexes the same bytes,
+// with a frame (and a write on its side) per batch instead of per line.
+class LogBatcher {
+ public:
+  LogBatcher(ResponseWriter& w, bool timestamps, bool tty) : w_(w), ts_(timestamps), tty_(tty) {}
+  bool add(const LogEntry& e) {
+    if (!tty_ && stream_ != e.stream) closeFrame();
+    stream_ = e.stream;
+    std::string& to = tty_ ? buf_ : frame_;
+    if (ts_) {
+      to += rfc3339(e.time_ns);
+      to += ' ';
+    }
+    to += e.text;
+    return buf_.size() + frame_.size() < kBatch || flush();
+  }
+  bool flush() {
+    closeFrame();
+    if (buf_.empty()) return true;
+    bool ok = w_.write(buf_);
+    buf_.clear();
+    return ok;
+  }
+
+ private:
+  static constexpr size_t kBatch = 64 * 1024;
+  void closeFrame() {
+    if (frame_.empty()) return;
+    buf_ += muxFrame(stream_, frame_);
+    frame_.clear();
+  }
+  ResponseWriter& w_;
+  bool ts_, tty_;
+  int stream_ = 0;
+  std::string frame_;
+  std::string buf_;
+};
+
 void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool out = req.queryBool("stdout"), err = req.queryBool("stderr");
   if (!out && !err) {
@@ -773,35 +812,42 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (fd < 0) return sendError(w, Internal("cannot open the container's log"));
   w.startStream(200, tty ? "application/vnd.docker.raw-stream" : muxContentType(req));
   LogReader reader(ctx.executor->logPath(id), fd);  // owns fd
-  std::vector<LogEntry> entries;
-  reader.poll(&entries);
-  while (!entries.empty()) {  // the rest of a large file
-    std::vector<LogEntry> more;
-    reader.poll(&more);
-    if (more.empty()) break;
-    entries.insert(entries.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
-  }
   auto wanted = [&](const LogEntry& e) {
     if ((e.stream == 1 && !out) || (e.stream == 2 && !err)) return false;
     if (since && e.time_ns < since) return false;
     if (until && e.time_ns > until) return false;
     return true;
   };
-  std::vector<const LogEntry*> sel;
-  for (const auto& e : entries) {
-    if (wanted(e)) sel.push_back(&e);
-  }
-  size_t first = (tail >= 0 && sel.size() > static_cast<size_t>(tail)) ? sel.size() - tail : 0;
+  LogBatcher batch(w, timestamps, tty);
   bool ok = true;
-  std::string buf;
-  for (size_t i = first; i < sel.size() && ok; ++i) {
-    buf += frame(*sel[i], timestamps, tty);
-    if (buf.size() > 64 * 1024) {
-      ok = w.write(buf);
-      buf.clear();
+  if (tail < 0) {
+    // Everything: streamed as it is read (a large log is never all in memory).
+    std::vector<LogEntry> more;
+    do {
+      more.clear();
+      reader.poll(&more);
+      for (const auto& e : more) {
+        if (wanted(e) && !(ok = batch.add(e))) break;
+      }
+    } while (ok && !more.empty());
+  } else {
+    std::vector<LogEntry> entries;
+    reader.poll(&entries);
+    while (!entries.empty()) {  // the rest of a large file
+      std::vector<LogEntry> more;
+      reader.poll(&more);
+      if (more.empty()) break;
+      entries.insert(entries.end(), std::make_move_iterator(more.begin()),
+                     std::make_move_iterator(more.end()));
     }
+    std::vector<const LogEntry*> sel;
+    for (const auto& e : entries) {
+      if (wanted(e)) sel.push_back(&e);
+    }
+    size_t first = sel.size() > static_cast<size_t>(tail) ? sel.size() - tail : 0;
+    for (size_t i = first; i < sel.size() && ok; ++i) ok = batch.add(*sel[i]);
   }
-  if (ok && !buf.empty()) ok = w.write(buf);
+  if (ok) ok = batch.flush();
   if (ok && follow && (until == 0 || until > now)) {
     // Follow while the container runs (or until the client goes); the pass
     // after the exit drains what the agent flushed before reporting it.
@@ -812,9 +858,9 @@ void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
         more.clear();
         reader.poll(&more);
         for (const auto& e : more) {
-          if (!wanted(e)) continue;
-          if (!(ok = w.write(frame(e, timestamps, tty)))) break;
+          if (wanted(e) && !(ok = batch.add(e))) break;
         }
+        if (ok) ok = batch.flush();
       } while (ok && exited && !more.empty());
       if (exited) break;
       if (until && ctx.engine->clock()->nowNs() > until) break;

@@ -1,5 +1,7 @@
 #include "api/logs.h"
 
+#include <string_view>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +15,112 @@
 
 namespace arca::api {
 
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void appendUtf8(std::string* out, uint32_t cp) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// Decodes the JSON string body at p (after its opening quote) up to the
+// closing quote; returns the position after it, or nullptr when the text is
+// not what the fast path handles (the caller falls back to a full parser).
+const char* decodeJsonString(const char* p, const char* end, std::string* out) {
+  while (p < end) {
+    const char* q = p;
+    while (q < end && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20) ++q;
+    out->append(p, q);
+    if (q >= end) return nullptr;
+    if (*q == '"') return q + 1;
+    if (*q != '\\' || q + 1 >= end) return nullptr;
+    char c = q[1];
+    p = q + 2;
+    switch (c) {
+      case '"': out->push_back('"'); break;
+      case '\\': out->push_back('\\'); break;
+      case '/': out->push_back('/'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      case 'u': {
+        if (end - p < 4) return nullptr;
+        uint32_t cp = 0;
+        for (int i = 0; i < 4; ++i) {
+          int h = hexValue(p[i]);
+          if (h < 0) return nullptr;
+          cp = cp * 16 + static_cast<uint32_t>(h);
+        }
+        p += 4;
+        if (cp >= 0xD800 && cp <= 0xDFFF) return nullptr;  // surrogates: the full parser
+        appendUtf8(out, cp);
+        break;
+      }
+      default:
+        return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+bool consume(const char** p, const char* end, std::string_view lit) {
+  if (static_cast<size_t>(end - *p) < lit.size() || std::string_view(*p, lit.size()) != lit) {
+    return false;
+  }
+  *p += lit.size();
+  return true;
+}
+
+// The exact shape the agent (and dockerd) writes:
+// {"log":"...","stream":"stdout|stderr","time":"RFC3339Nano"}
+bool parseFast(const char* data, size_t len, LogEntry* out) {
+  const char* p = data;
+  const char* end = data + len;
+  while (end > p && (end[-1] == '\n' || end[-1] == '\r')) --end;
+  out->text.clear();
+  if (!consume(&p, end, "{\"log\":\"")) return false;
+  p = decodeJsonString(p, end, &out->text);
+  if (p == nullptr || !consume(&p, end, ",\"stream\":\"")) return false;
+  if (consume(&p, end, "stdout\"")) {
+    out->stream = 1;
+  } else if (consume(&p, end, "stderr\"")) {
+    out->stream = 2;
+  } else {
+    return false;
+  }
+  if (!consume(&p, end, ",\"time\":\"")) return false;
+  const char* t = p;
+  while (p < end && *p != '"') ++p;
+  if (p >= end || end - p != 2 || p[1] != '}') return false;
+  out->time_ns = 0;
+  return engine::parseRfc3339(std::string(t, p), &out->time_ns);
+}
+
+}  // namespace
+
 bool parseLogLine(const char* data, size_t len, LogEntry* out) {
+  if (parseFast(data, len, out)) return true;
   rapidjson::Document d;
   d.Parse(data, len);
   if (d.HasParseError() || !d.IsObject()) return false;

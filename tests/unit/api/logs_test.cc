@@ -106,3 +106,39 @@ TEST_F(LogReaderTest, SeekEndSkipsEverything) {
 
 }  // namespace
 }  // namespace arca::api
+
+namespace arca::api {
+namespace {
+
+TEST(ParseLogLine, FastPathMatchesTheJsonParser) {
+  struct Case {
+    std::string line;
+    std::string text;
+    int stream;
+  };
+  const Case cases[] = {
+      {R"({"log":"hello\n","stream":"stdout","time":"2026-11-30T00:56:44.379494376Z"})" "\n",
+       "hello\n", 1},
+      {R"({"log":"q\"b\\s\/t\tu\u00e9\u20ac\r\n","stream":"stderr","time":"2026-11-30T00:56:44Z"})",
+       "q\"b\\s/t\tu\xc3\xa9\xe2\x82\xac\r\n", 2},
+      // Surrogate pairs and other shapes go to the full parser.
+      {R"({"log":"\ud83d\ude00","stream":"stdout","time":"2026-11-30T00:56:44Z"})",
+       "\xf0\x9f\x98\x80", 1},
+      {R"({"stream":"stderr","log":"x","time":"2026-11-30T00:56:44Z"})", "x", 2},
+  };
+  for (const auto& c : cases) {
+    LogEntry e;
+    ASSERT_TRUE(parseLogLine(c.line.data(), c.line.size(), &e)) << c.line;
+    EXPECT_EQ(e.text, c.text) << c.line;
+    EXPECT_EQ(e.stream, c.stream) << c.line;
+    EXPECT_GT(e.time_ns, 0) << c.line;
+  }
+  for (std::string bad : {std::string(R"({"log":"x)"), std::string(R"({"log":"x","stream":)"),
+                          std::string("{\"log\":\"a\x01\"}"), std::string("")}) {
+    LogEntry e;
+    EXPECT_FALSE(parseLogLine(bad.data(), bad.size(), &e)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace arca::api
