@@ -295,10 +295,8 @@ void resizeContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   });
   if (!running) return sendError(w, Conflict("Container " + id + " is not running"));
   Status st = ctx.executor->driver()->resize(id, "", wd, h);
-  if (st.code() == Code::kFailedPrecondition) {
-    st = InvalidArgument("cannot resize: container " + id + " has no terminal (created without -t)");
-  }
-  if (!st.ok()) return sendError(w, st);
+  // dockerd answers 200 for a container without a terminal (nothing to size).
+  if (!st.ok() && st.code() != Code::kFailedPrecondition) return sendError(w, st);
   w.send(200, "", "");
 }
 
@@ -604,7 +602,6 @@ void inspectExec(ApiContext& ctx, Request& req, ResponseWriter& w) {
     j.Key("privileged");
     j.Bool(c.privileged());
     if (!c.user().empty()) jstr(j, "user", c.user());
-    if (!c.working_dir().empty()) jstr(j, "workingDir", c.working_dir());
     j.EndObject();
     j.Key("OpenStdin");
     j.Bool(c.attach_stdin());
