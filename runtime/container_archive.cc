@@ -168,18 +168,20 @@ class TarTreeWriter {
   }
 
   Status finish() {
-    if (archive_write_close(a_.get()) != ARCHIVE_OK) return writeError();
+    if (archive_write_close(a_.get()) != ARCHIVE_OK || gone_) return writeError();
     return Status::Ok();
   }
 
   int64_t entries() const { return entries_; }
 
  private:
+  // A reader that went away is not reported to libarchive (a failed write
+  // leaves its buffers behind on free): the bytes are dropped and the walk
+  // stops at the next entry or data block (gone_).
   static la_ssize_t writeCb(archive*, void* self, const void* buf, size_t n) {
     auto* w = static_cast<TarTreeWriter*>(self);
-    if (w->gone_ || !w->out_(std::string_view(static_cast<const char*>(buf), n))) {
+    if (!w->gone_ && !w->out_(std::string_view(static_cast<const char*>(buf), n))) {
       w->gone_ = true;
-      return -1;
     }
     return static_cast<la_ssize_t>(n);
   }
@@ -193,6 +195,7 @@ class TarTreeWriter {
   Status writeHeader(const struct stat& st, const std::string& name, int data_fd,
                      const std::string& link, const std::string& hardlink = "",
                      const std::string& capability = "") {
+    if (gone_) return writeError();
     archive_entry* e = archive_entry_new();
     if (!e) return Internal("archive_entry_new failed");
     std::unique_ptr<archive_entry, void (*)(archive_entry*)> guard(e, archive_entry_free);
@@ -224,7 +227,7 @@ class TarTreeWriter {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return Internal("read " + name + ": " + goErrno(errno));
         if (n == 0) break;  // shrank meanwhile: libarchive pads the entry
-        if (archive_write_data(a_.get(), buf.data(), static_cast<size_t>(n)) < 0) {
+        if (archive_write_data(a_.get(), buf.data(), static_cast<size_t>(n)) < 0 || gone_) {
           return writeError();
         }
         left -= n;
