@@ -223,7 +223,7 @@ void attachContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   }
   if (!stream || w.clientGone()) return w.close();
 
-  runtime::SandboxDriver* driver = ctx.executor->driver();
+  runtime::SandboxDriver* driver = ctx.driver;
   std::unique_ptr<IoStream> io;
   if (running) {
     auto r = driver->attach(id, opts);
@@ -294,7 +294,7 @@ void resizeContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return st == "running" || st == "paused";
   });
   if (!running) return sendError(w, Conflict("Container " + id + " is not running"));
-  Status st = ctx.executor->driver()->resize(id, "", wd, h);
+  Status st = ctx.driver->resize(id, "", wd, h);
   // dockerd answers 200 for a container without a terminal (nothing to size).
   if (!st.ok() && st.code() != Code::kFailedPrecondition) return sendError(w, st);
   w.send(200, "", "");
@@ -409,7 +409,7 @@ void recordExecStart(ApiContext& ctx, const std::string& exec_id, const std::str
 // Waits for a detached (or abandoned) exec and records its exit.
 void watchExec(ApiContext& ctx, const std::string& exec_id, const std::string& cid) {
   std::thread([&ctx, exec_id, cid] {
-    auto r = ctx.executor->driver()->execWait(cid, exec_id);
+    auto r = ctx.driver->execWait(cid, exec_id);
     bool still = ctx.engine->read([&](const v1::State& s) {
       auto it = s.execs().find(exec_id);
       return it != s.execs().end() && !it->second.has_exit_code();
@@ -491,7 +491,7 @@ void startExec(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return Status::Ok();
   });
   if (!r.ok()) return sendError(w, r.status());
-  runtime::SandboxDriver* driver = ctx.executor->driver();
+  runtime::SandboxDriver* driver = ctx.driver;
 
   auto failText = [](const Status& st) {
     std::string m = st.message();
@@ -562,7 +562,7 @@ void resizeExec(ApiContext& ctx, Request& req, ResponseWriter& w) {
   });
   if (!found) return sendError(w, NotFound("No such exec instance: " + exec_id));
   if (!running) return sendError(w, Conflict("Exec " + exec_id + " is not running"));
-  Status st = ctx.executor->driver()->resize(cid, exec_id, wd, h);
+  Status st = ctx.driver->resize(cid, exec_id, wd, h);
   if (st.code() == Code::kFailedPrecondition) {
     st = InvalidArgument("cannot resize: exec " + exec_id + " has no terminal (started without -t)");
   }

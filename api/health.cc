@@ -137,7 +137,7 @@ HealthResult HealthMonitor::runProbe(const v1::Container& c, int64_t timeout_ns)
                                           hostname, false);
   o.exec.user = c.config().user();
   o.exec.cwd = c.config().working_dir();
-  auto io = ctx_->executor->driver()->attach(c.id(), o);
+  auto io = ctx_->driver->attach(c.id(), o);
   if (!io.ok()) {
     r.end_ns = ctx_->engine->clock()->nowNs();
     r.exit_code = -1;

@@ -64,8 +64,6 @@ class Executor {
   uint64_t onNextStart(const std::string& id, std::function<void()> fn);
   void cancelOnNextStart(const std::string& id, uint64_t token);
 
-  SandboxDriver* driver() const { return driver_; }
-
  private:
   void onEvent(const v1::Envelope& env);
   void post(const std::string& id, std::function<void()> task);
