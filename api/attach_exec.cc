@@ -207,18 +207,17 @@ void attachContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     int fd = openContainerLog(ctx, id);
     if (fd >= 0) {
       LogReader reader(ctx.executor->logPath(id), fd);  // owns fd
+      LogBatcher batch(w, false, tty);
       std::vector<LogEntry> entries;
-      std::string buf;
-      while (reader.poll(&entries) && !entries.empty()) {
+      bool ok = true;
+      while (ok && reader.poll(&entries) && !entries.empty()) {
         for (const auto& e : entries) {
           if ((e.stream == 1 && !opts.stdout) || (e.stream == 2 && !opts.stderr)) continue;
-          buf += logEntryFrame(e, false, tty);
+          if (!(ok = batch.add(e))) break;
         }
         entries.clear();
-        if (buf.size() > (1 << 20) && !w.write(buf)) break;
-        if (buf.size() > (1 << 20)) buf.clear();
       }
-      if (!buf.empty()) w.write(buf);
+      if (ok) batch.flush();
     }
   }
   if (!stream || w.clientGone()) return w.close();

@@ -734,49 +734,6 @@ int openLog(ApiContext& ctx, const std::string& id) {
   return ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
 }
 
-std::string frame(const LogEntry& e, bool timestamps, bool tty) {
-  std::string payload = timestamps ? rfc3339(e.time_ns) + " " + e.text : e.text;
-  return tty ? payload : muxFrame(e.stream, payload);
-}
-
-// Batches log entries into writes of ~64 KiB. Consecutive entries of one
-// stream share a multiplexed frame: a client demultiplexes the same bytes,
-// with a frame (and a write on its side) per batch instead of per line.
-class LogBatcher {
- public:
-  LogBatcher(ResponseWriter& w, bool timestamps, bool tty) : w_(w), ts_(timestamps), tty_(tty) {}
-  bool add(const LogEntry& e) {
-    if (!tty_ && stream_ != e.stream) closeFrame();
-    stream_ = e.stream;
-    std::string& to = tty_ ? buf_ : frame_;
-    if (ts_) {
-      to += rfc3339(e.time_ns);
-      to += ' ';
-    }
-    to += e.text;
-    return buf_.size() + frame_.size() < kBatch || flush();
-  }
-  bool flush() {
-    closeFrame();
-    if (buf_.empty()) return true;
-    bool ok = w_.write(buf_);
-    buf_.clear();
-    return ok;
-  }
-
- private:
-  static constexpr size_t kBatch = 64 * 1024;
-  void closeFrame() {
-    if (frame_.empty()) return;
-    buf_ += muxFrame(stream_, frame_);
-    frame_.clear();
-  }
-  ResponseWriter& w_;
-  bool ts_, tty_;
-  int stream_ = 0;
-  std::string frame_;
-  std::string buf_;
-};
 
 void containerLogs(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool out = req.queryBool("stdout"), err = req.queryBool("stderr");
@@ -931,9 +888,6 @@ bool resolveContainerId(ApiContext& ctx, Request& req, ResponseWriter& w, std::s
   return resolve(ctx, req, w, id);
 }
 int openContainerLog(ApiContext& ctx, const std::string& id) { return openLog(ctx, id); }
-std::string logEntryFrame(const LogEntry& e, bool timestamps, bool tty) {
-  return frame(e, timestamps, tty);
-}
 
 void registerContainerRoutes(Router& r, ApiContext& ctx) {
   auto bind = [&ctx](void (*fn)(ApiContext&, Request&, ResponseWriter&)) {

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/logs.h"
+#include "api/time_util.h"
 
 namespace arca::api {
 
@@ -15,7 +16,44 @@ std::string attachContentType(const Request& req);
 bool resolveContainerId(ApiContext& ctx, Request& req, ResponseWriter& w, std::string* id);
 // The container's json-file log, opened for reading (created if missing).
 int openContainerLog(ApiContext& ctx, const std::string& id);
-// A log entry as attach/logs send it: raw for a TTY, else a multiplexed frame.
-std::string logEntryFrame(const LogEntry& e, bool timestamps, bool tty);
+// Batches log entries into writes of ~64 KiB. Consecutive entries of one
+// stream share a multiplexed frame: a client demultiplexes the same bytes,
+// with a frame (and a write on its side) per batch instead of per line.
+class LogBatcher {
+ public:
+  LogBatcher(ResponseWriter& w, bool timestamps, bool tty) : w_(w), ts_(timestamps), tty_(tty) {}
+  bool add(const LogEntry& e) {
+    if (!tty_ && stream_ != e.stream) closeFrame();
+    stream_ = e.stream;
+    std::string& to = tty_ ? buf_ : frame_;
+    if (ts_) {
+      to += rfc3339(e.time_ns);
+      to += ' ';
+    }
+    to += e.text;
+    return buf_.size() + frame_.size() < kBatch || flush();
+  }
+  bool flush() {
+    closeFrame();
+    if (buf_.empty()) return true;
+    bool ok = w_.write(buf_);
+    buf_.clear();
+    return ok;
+  }
+
+ private:
+  static constexpr size_t kBatch = 64 * 1024;
+  void closeFrame() {
+    if (frame_.empty()) return;
+    buf_ += muxFrame(stream_, frame_);
+    frame_.clear();
+  }
+  ResponseWriter& w_;
+  bool ts_, tty_;
+  int stream_ = 0;
+  std::string frame_;
+  std::string buf_;
+};
+
 
 }  // namespace arca::api
