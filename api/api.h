@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "runtime/container_archive.h"
 #include "runtime/executor.h"
+#include "runtime/network_attacher.h"
 #include "runtime/image/image_store.h"
 #include "runtime/registry/client.h"
 
@@ -25,6 +26,7 @@ struct ApiContext {
   image::ImageStore* images = nullptr;
   runtime::SandboxDriver* driver = nullptr;  // the executor's sandbox driver
   class HealthMonitor* health = nullptr;      // health checks (api/health.h)
+  runtime::NetworkAttacher* network = nullptr;  // issue #5: the network plane (may be null)
   std::string data_root;
   std::string exec_root;
   std::string runtime_name = "runc";
@@ -66,6 +68,8 @@ class ImageTransfer {
 
 void registerSystemRoutes(Router& r, ApiContext& ctx);
 void registerContainerRoutes(Router& r, ApiContext& ctx);
+// /networks (issue #5): api/network_handlers.cc.
+void registerNetworkRoutes(Router& r, ApiContext& ctx);
 // attach, resize, exec create/start/resize/inspect (api/attach_exec.cc).
 void registerAttachExecRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);

@@ -4,6 +4,7 @@
 
 #include "api/container_resources.h"
 #include "api/json.h"
+#include "api/network_config.h"
 #include "engine/log_options.h"
 #include "engine/restart_policy.h"
 
@@ -109,11 +110,9 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
   auto& h = *cmd.host_config.mutable_restart_policy();
   (void)h;
   auto hc = d.FindMember("HostConfig");
-  std::string network_mode;
   if (hc != d.MemberEnd() && hc->value.IsObject()) {
     const auto& H = hc->value;
     if (auto v = getBool(H, "AutoRemove", &te)) cmd.host_config.set_auto_remove(*v);
-    if (auto v = getString(H, "NetworkMode", &te)) network_mode = *v;
     if (auto v = getString(H, "Runtime", &te)) cmd.host_config.set_runtime(*v);
     if (auto v = getBool(H, "ReadonlyRootfs", &te)) cmd.host_config.set_readonly_rootfs(*v);
     auto rp = H.FindMember("RestartPolicy");
@@ -148,7 +147,7 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
     }
     // Options with effects this engine does not implement yet: refuse clearly.
     static const char* kUnsupported[] = {
-        "Binds", "Mounts", "PortBindings", "PublishAllPorts", "Links", "VolumesFrom",
+        "Binds", "Mounts", "VolumesFrom",
         "DeviceRequests", "Tmpfs", "IpcMode", "PidMode", "UTSMode", "UsernsMode",
         "VolumeDriver", "StorageOpt", "Isolation"};
     // Resources and security options: api/container_resources.cc.
@@ -174,12 +173,8 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
       cmd.host_config.runtime() != "arca") {
     return InvalidArgument("unknown or invalid runtime name: " + cmd.host_config.runtime());
   }
-  if (network_mode != "none") {
-    return InvalidArgument(
-        "network mode \"" + (network_mode.empty() ? std::string("default") : network_mode) +
-        "\" is not supported yet by arca: use --network none (networking lands with issue #5)");
-  }
-  cmd.host_config.set_network_mode(network_mode);
+  ARCA_RETURN_IF_ERROR(parseContainerNetworking(
+      d, (hc != d.MemberEnd() && hc->value.IsObject()) ? &hc->value : nullptr, &cmd));
   cmd.host_config.set_log_type("json-file");
   if (cmd.host_config.runtime().empty()) cmd.host_config.set_runtime("runc");
   return cmd;

@@ -17,6 +17,7 @@
 #include "api/host_config_json.h"
 #include "api/container_ops.h"
 #include "api/json.h"
+#include "api/network_json.h"
 #include "api/logs.h"
 #include "api/summaries.h"
 #include <spdlog/spdlog.h>
@@ -74,24 +75,10 @@ std::string statusText(const v1::Container& c, int64_t now) {
   return "Created";
 }
 
-void writeEndpointNone(JsonWriter& j) {
-  j.StartObject();
-  j.Key("IPAMConfig"); j.Null();
-  j.Key("Links"); j.Null();
-  j.Key("Aliases"); j.Null();
-  jstr(j, "MacAddress", "");
-  j.Key("DriverOpts"); j.Null();
-  j.Key("GwPriority"); j.Int(0);
-  jstr(j, "NetworkID", "");
-  jstr(j, "EndpointID", "");
-  jstr(j, "Gateway", "");
-  jstr(j, "IPAddress", "");
-  j.Key("IPPrefixLen"); j.Int(0);
-  jstr(j, "IPv6Gateway", "");
-  jstr(j, "GlobalIPv6Address", "");
-  j.Key("GlobalIPv6PrefixLen"); j.Int(0);
-  j.Key("DNSNames"); j.Null();
-  j.EndObject();
+// The container's own network namespace, while it has one (issue #5).
+std::string containerSandboxKey(const ApiContext& ctx, const v1::Container& c) {
+  if (!ctx.network || c.endpoints().empty()) return "";
+  return ctx.network->netnsPath(c.id());
 }
 
 // writeHostConfig: api/host_config_json.cc
@@ -146,7 +133,7 @@ void writeConfig(JsonWriter& j, const v1::Container& c) {
   j.EndObject();
 }
 
-std::string inspectJson(const ApiContext& ctx, const v1::Container& c) {
+std::string inspectJson(const ApiContext& ctx, const v1::State& s, const v1::Container& c) {
   rapidjson::StringBuffer sb;
   JsonWriter j(sb);
   std::string cdir = ctx.data_root + "/containers/" + c.id();
@@ -201,30 +188,7 @@ std::string inspectJson(const ApiContext& ctx, const v1::Container& c) {
   j.Key("Config");
   writeConfig(j, c);
   j.Key("NetworkSettings");
-  j.StartObject();
-  jstr(j, "Bridge", "");
-  jstr(j, "SandboxID", "");
-  jstr(j, "SandboxKey", "");
-  j.Key("Ports"); j.StartObject(); j.EndObject();
-  j.Key("HairpinMode"); j.Bool(false);
-  jstr(j, "LinkLocalIPv6Address", "");
-  j.Key("LinkLocalIPv6PrefixLen"); j.Int(0);
-  j.Key("SecondaryIPAddresses"); j.Null();
-  j.Key("SecondaryIPv6Addresses"); j.Null();
-  jstr(j, "EndpointID", "");
-  jstr(j, "Gateway", "");
-  jstr(j, "GlobalIPv6Address", "");
-  j.Key("GlobalIPv6PrefixLen"); j.Int(0);
-  jstr(j, "IPAddress", "");
-  j.Key("IPPrefixLen"); j.Int(0);
-  jstr(j, "IPv6Gateway", "");
-  jstr(j, "MacAddress", "");
-  j.Key("Networks");
-  j.StartObject();
-  j.Key(c.host_config().network_mode().c_str());
-  writeEndpointNone(j);
-  j.EndObject();
-  j.EndObject();
+  writeNetworkSettings(j, s, c, containerSandboxKey(ctx, c));
   j.EndObject();
   return std::string(sb.GetString(), sb.GetSize()) + "\n";
 }
@@ -318,7 +282,7 @@ void inspectContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     if (!c.ok()) {
       st = c.status();
     } else {
-      out = inspectJson(ctx, **c);
+      out = inspectJson(ctx, s, **c);
     }
     return 0;
   });
@@ -419,8 +383,8 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
         if (std::find(exited_codes.begin(), exited_codes.end(), c.exit_code()) == exited_codes.end()) continue;
       }
       if (!f["network"].empty() &&
-          std::find(f["network"].begin(), f["network"].end(), c.host_config().network_mode()) ==
-              f["network"].end()) {
+          std::none_of(f["network"].begin(), f["network"].end(),
+                       [&](const std::string& n) { return containerOnNetwork(s, c, n); })) {
         continue;
       }
       if (!f["publish"].empty() || !f["expose"].empty() || !f["volume"].empty() ||
@@ -857,7 +821,8 @@ void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Containe
   jstr(j, "ImageID", c.image_id());
   jstr(j, "Command", commandLine(c));
   j.Key("Created"); j.Int64(c.created_ns() / 1000000000);
-  j.Key("Ports"); j.StartArray(); j.EndArray();
+  j.Key("Ports");
+  writeListPorts(j, c);
   if (size) {
     j.Key("SizeRw"); j.Int64(0);
     auto img = s.images().find(c.image_id());
@@ -871,13 +836,7 @@ void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Containe
   jstr(j, "NetworkMode", c.host_config().network_mode());
   j.EndObject();
   j.Key("NetworkSettings");
-  j.StartObject();
-  j.Key("Networks");
-  j.StartObject();
-  j.Key(c.host_config().network_mode().c_str());
-  writeEndpointNone(j);
-  j.EndObject();
-  j.EndObject();
+  writeListNetworkSettings(j, s, c);
   j.Key("Mounts"); j.StartArray(); j.EndArray();
   j.EndObject();
 }

@@ -65,6 +65,10 @@ bool EventFilters::matches(const DockerEvent& e) const {
           any = e.id == v || e.id == "sha256:" + v ||
                 (nm != e.attributes.end() && image::familiarString(nm->second) == vf);
         }
+      } else if (key == "network") {
+        auto n = e.attributes.find("name");
+        any = e.type == "network" &&
+              (e.id == v || e.id.rfind(v, 0) == 0 || (n != e.attributes.end() && n->second == v));
       } else if (key == "label") {
         any = labelMatches(e.attributes, v);
       } else if (key == "scope") {
@@ -86,6 +90,7 @@ void EventProjector::seed(const v1::State& s) {
     ci.restarting = c.status() == "restarting";
     containers_[id] = std::move(ci);
   }
+  for (const auto& [id, n] : s.networks()) networks_[id] = {n.name(), n.driver()};
   for (const auto& [id, img] : s.images()) {
     if (img.record().repo_tags_size() > 0) {
       image_names_[id] = image::familiarString(img.record().repo_tags(0));
@@ -109,6 +114,22 @@ void EventProjector::containerEvent(std::vector<DockerEvent>& out, const std::st
     e.from = it->second.image;
   }
   for (auto& [k, v] : extra) e.attributes[k] = v;
+  out.push_back(std::move(e));
+}
+
+void EventProjector::networkEvent(std::vector<DockerEvent>& out, const std::string& action,
+                                  const std::string& id, int64_t t, const std::string& container) {
+  DockerEvent e;
+  e.type = "network";
+  e.action = action;
+  e.id = id;
+  e.time_ns = t;
+  auto it = networks_.find(id);
+  if (it != networks_.end()) {
+    e.attributes["name"] = it->second.name;
+    e.attributes["type"] = it->second.driver;
+  }
+  if (!container.empty()) e.attributes["container"] = container;
   out.push_back(std::move(e));
 }
 
@@ -200,6 +221,24 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
     case v1::Event::kContainerRemoved:
       containerEvent(out, "destroy", e.container_removed().id(), t);
       containers_.erase(e.container_removed().id());
+      break;
+    case v1::Event::kNetworkCreated: {  // issue #5
+      const auto& ev = e.network_created();
+      networks_[ev.id()] = {ev.name(), ev.driver()};
+      networkEvent(out, "create", ev.id(), t);
+      break;
+    }
+    case v1::Event::kNetworkRemoved:
+      networkEvent(out, "destroy", e.network_removed().id(), t);
+      networks_.erase(e.network_removed().id());
+      break;
+    case v1::Event::kNetworkConnected:
+      networkEvent(out, "connect", e.network_connected().endpoint().network_id(), t,
+                   e.network_connected().container_id());
+      break;
+    case v1::Event::kNetworkDisconnected:
+      networkEvent(out, "disconnect", e.network_disconnected().network_id(), t,
+                   e.network_disconnected().container_id());
       break;
     case v1::Event::kImageLoaded: {
       const auto& rec = e.image_loaded().image();

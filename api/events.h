@@ -44,6 +44,12 @@ class EventProjector {
   };
   std::map<std::string, ContainerInfo> containers_;
   std::map<std::string, std::string> image_names_;  // id -> a familiar name
+  struct NetworkInfo {
+    std::string name, driver;
+  };
+  std::map<std::string, NetworkInfo> networks_;  // issue #5
+  void networkEvent(std::vector<DockerEvent>& out, const std::string& action,
+                    const std::string& id, int64_t t, const std::string& container = "");
   void containerEvent(std::vector<DockerEvent>& out, const std::string& action,
                       const std::string& id, int64_t t,
                       std::map<std::string, std::string> extra = {});

@@ -21,12 +21,6 @@ const Pending kPending[] = {
       {"PUT", "/volumes/{name}", "VolumeUpdate", "#6"},
       {"DELETE", "/volumes/{name}", "VolumeDelete", "#6"},
       {"POST", "/volumes/prune", "VolumePrune", "#6"},
-      {"GET", "/networks", "NetworkList", "#5"},
-      {"DELETE", "/networks/{id}", "NetworkDelete", "#5"},
-      {"POST", "/networks/create", "NetworkCreate", "#5"},
-      {"POST", "/networks/{id}/connect", "NetworkConnect", "#5"},
-      {"POST", "/networks/{id}/disconnect", "NetworkDisconnect", "#5"},
-      {"POST", "/networks/prune", "NetworkPrune", "#5"},
       {"GET", "/plugins/privileges", "GetPluginPrivileges", "(no issue yet)"},
       {"POST", "/plugins/pull", "PluginPull", "(no issue yet)"},
       {"DELETE", "/plugins/{name}", "PluginDelete", "(no issue yet)"},
@@ -87,14 +81,11 @@ void registerNotImplementedRoutes(Router& r) {
       sendError(w, NotImplemented(msg));
     });
   }
-  // No plugins, networks or volumes exist yet: lookups are clean 404s, so
+  // No plugins or volumes exist yet: lookups are clean 404s, so
   // that untyped `docker inspect` moves on to "No such object".
   r.add("GET", "/plugins", [](Request&, ResponseWriter& w) { sendJson(w, 200, "[]\n"); });
   r.add("GET", "/plugins/{name}/json", [](Request& q, ResponseWriter& w) {
     sendError(w, NotFound("plugin \"" + q.params["name"] + "\" not found"));
-  });
-  r.add("GET", "/networks/{id}", [](Request& q, ResponseWriter& w) {
-    sendError(w, NotFound("network " + q.params["id"] + " not found"));
   });
   r.add("GET", "/volumes/{name}", [](Request& q, ResponseWriter& w) {
     sendError(w, NotFound("get " + q.params["name"] + ": no such volume"));

@@ -24,11 +24,13 @@
 #include "api/api.h"
 #include "api/http_server.h"
 #include "engine/engine.h"
+#include "engine/network_commands.h"
 #include "eventlog/event_log.h"
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
 #include "runtime/namespace/namespace_driver.h"
 #include "api/health.h"
+#include "helpervm/plane.h"
 
 namespace fs = std::filesystem;
 using namespace arca;
@@ -273,6 +275,16 @@ int main(int argc, char** argv) {
   eo.snapshot_every = flags.snapshot_every;
   engine::Engine engine(log->get(), std::move(*state), &clock, &ids, eo);
 
+  // The predefined networks (bridge, host, none) exist from the first start.
+  if (auto seq = engine.execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+        for (auto& e : engine::defaultNetworkEvents(s, ids)) out->push_back(std::move(e));
+        return Status::Ok();
+      });
+      !seq.ok()) {
+    spdlog::error("default networks: {}", seq.status().message());
+    return 1;
+  }
+
   auto images = image::ImageStore::create(flags.data_root + "/image");
   if (!images.ok()) {
     spdlog::error("image store: {}", images.status().message());
@@ -290,7 +302,15 @@ int main(int argc, char** argv) {
   }
   runtime::Executor executor(&engine, driver->get(), images->get(),
                              {flags.data_root + "/containers"});
+  // issue #5: the network helper owns bridges, DNS and published ports.
+  helper::NetworkPlane plane(&engine, {flags.exec_root, selfDir() + "/arca-nethelper"});
+  if (Status ps = plane.start(); !ps.ok()) {
+    spdlog::error("network helper: {}", ps.message());
+    return 1;
+  }
+  executor.setNetwork(&plane);
   executor.start();
+  plane.resync();
   // Save the reconciled state: start-up after a crash folds from here, and
   // `arca-replay verify` has a daemon-saved state to compare with.
   if (Status st = engine.snapshot(); !st.ok()) spdlog::warn("start-up snapshot: {}", st.toString());
@@ -300,6 +320,7 @@ int main(int argc, char** argv) {
   ctx.executor = &executor;
   ctx.images = images->get();
   ctx.driver = driver->get();
+  ctx.network = &plane;
   ctx.data_root = flags.data_root;
   ctx.exec_root = flags.exec_root;
   ctx.runtime_name = (*driver)->name();
@@ -325,6 +346,7 @@ int main(int argc, char** argv) {
   api::Router router;
   api::registerSystemRoutes(router, ctx);
   api::registerContainerRoutes(router, ctx);
+  api::registerNetworkRoutes(router, ctx);
   api::registerAttachExecRoutes(router, ctx);
   api::registerContainerUpdateRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);

@@ -1,5 +1,6 @@
 #include "engine/commands.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 
@@ -174,6 +175,27 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
   v1::Event e;
   *e.mutable_container_created() = std::move(ev);
   out->push_back(std::move(e));
+
+  // issue #5: the container joins its networks now; the addresses are decided
+  // here and recorded with the connects.
+  const std::string& mode = cmd.host_config.network_mode();
+  if (mode.rfind("container:", 0) == 0) {
+    auto other = findContainer(s, mode.substr(10));
+    if (!other.ok()) return other.status();
+  }
+  std::vector<std::string> seen;
+  for (const auto& [ref, req] : cmd.networks) {
+    auto n = findNetwork(s, ref);
+    if (!n.ok()) return n.status();
+    if (std::find(seen.begin(), seen.end(), (*n)->id()) != seen.end()) continue;
+    seen.push_back((*n)->id());
+    auto ep = planEndpoint(s, **n, name, req, ids);
+    if (!ep.ok()) return ep.status();
+    v1::Event c;
+    c.mutable_network_connected()->set_container_id(id);
+    *c.mutable_network_connected()->mutable_endpoint() = std::move(*ep);
+    out->push_back(std::move(c));
+  }
   *id_out = id;
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/clock.h"
+#include "engine/network_commands.h"
 #include "engine/status.h"
 #include "reducers/state.pb.h"
 
@@ -19,6 +20,9 @@ struct CreateContainer {
   v1::HostConfig host_config;
   std::string platform;
   std::string expected_image_id;  // the image whose defaults were merged into config
+  // issue #5: the networks to join (NetworkingConfig.EndpointsConfig, the
+  // primary one from HostConfig.NetworkMode first), by name or id.
+  std::vector<std::pair<std::string, EndpointRequest>> networks;
 };
 
 // Returns the new id through *id.

@@ -49,7 +49,7 @@ class ColumnFamilyHandle;
 namespace arca::eventlog {
 
 // Bumped whenever an event type is added (an older daemon refuses newer logs).
-inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr uint32_t kSchemaVersion = 3;
 
 struct Options {
   std::string path;          // RocksDB directory

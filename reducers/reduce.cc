@@ -124,6 +124,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       c->set_start_pending(false);
       c->set_start_outcome_seq(ev.request_seq());
       c->set_paused(false);
+      *c->mutable_ports() = ev.ports();  // issue #5: as the helper bound them
       break;
     }
     case Event::kContainerStartFailed: {
@@ -186,6 +187,7 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
         }
       }
       c->set_paused(false);
+      c->clear_ports();  // unpublished with the sandbox
       break;
     }
     case Event::kContainerReattached: {
@@ -207,6 +209,11 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
       if (it == s.mutable_containers()->end()) break;
       for (auto x = s.mutable_execs()->begin(); x != s.mutable_execs()->end();) {
         x = x->second.config().container_id() == id ? s.mutable_execs()->erase(x) : std::next(x);
+      }
+      // Its addresses go back to their networks' pools (issue #5).
+      for (const auto& [nid, ep] : it->second.endpoints()) {
+        auto pool = s.mutable_ipam()->find(nid);
+        if (pool != s.mutable_ipam()->end()) pool->second.mutable_allocated()->erase(ep.ipv4_address());
       }
       auto n = s.mutable_names()->find(it->second.name());
       if (n != s.mutable_names()->end() && n->second == id) s.mutable_names()->erase(n);
@@ -380,7 +387,45 @@ void reduceNetworkVolume(v1::State& s, const v1::Envelope& env) {
       n.set_subnet(ev.subnet());
       n.set_gateway(ev.gateway());
       n.set_created_ns(env.time_ns());
+      // issue #5 records everything the create decided; older logs (no IPAM
+      // driver recorded) fold exactly as they did.
+      if (!ev.ipam_driver().empty()) *n.mutable_spec() = ev;
       (*s.mutable_networks())[ev.id()] = std::move(n);
+      break;
+    }
+    case Event::kNetworkConnected: {
+      const auto& ev = e.network_connected();
+      auto c = s.mutable_containers()->find(ev.container_id());
+      if (c == s.mutable_containers()->end()) break;
+      const auto& ep = ev.endpoint();
+      auto& eps = *c->second.mutable_endpoints();
+      auto old = eps.find(ep.network_id());
+      auto pool = s.mutable_ipam()->find(ep.network_id());
+      if (old != eps.end() && pool != s.mutable_ipam()->end()) {
+        pool->second.mutable_allocated()->erase(old->second.ipv4_address());
+      }
+      eps[ep.network_id()] = ep;
+      if (!ep.ipv4_address().empty()) {
+        (*(*s.mutable_ipam())[ep.network_id()].mutable_allocated())[ep.ipv4_address()] =
+            ev.container_id();
+      }
+      break;
+    }
+    case Event::kNetworkDisconnected: {
+      const auto& ev = e.network_disconnected();
+      auto c = s.mutable_containers()->find(ev.container_id());
+      if (c == s.mutable_containers()->end()) break;
+      auto& eps = *c->second.mutable_endpoints();
+      auto ep = eps.find(ev.network_id());
+      if (ep == eps.end()) break;
+      auto pool = s.mutable_ipam()->find(ev.network_id());
+      if (pool != s.mutable_ipam()->end()) {
+        auto a = pool->second.mutable_allocated()->find(ep->second.ipv4_address());
+        if (a != pool->second.mutable_allocated()->end() && a->second == ev.container_id()) {
+          pool->second.mutable_allocated()->erase(a);
+        }
+      }
+      eps.erase(ep);
       break;
     }
     case Event::kNetworkRemoved:

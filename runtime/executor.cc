@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <future>
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "engine/commands.h"
@@ -146,8 +148,45 @@ Status Executor::updateResources(const std::string& id, const v1::HostConfig& hc
   return result.get();
 }
 
+Status Executor::applyConnect(const std::string& id, const std::string& network_id) {
+  if (!network_) return Status::Ok();
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  post(id, [this, id, network_id, done] {
+    bool running = false;
+    EndpointPlan ep = engine_->read([&](const v1::State& s) {
+      auto it = s.containers().find(id);
+      if (it == s.containers().end() || it->second.status() != "running") return EndpointPlan{};
+      running = true;
+      bool has_route = false;
+      for (const auto& [nid, e] : it->second.endpoints()) {
+        auto n = s.networks().find(nid);
+        if (nid != network_id && n != s.networks().end() && !n->second.internal()) has_route = true;
+      }
+      return planEndpointOf(s, it->second, network_id, !has_route);
+    });
+    done->set_value(running && !ep.network_id.empty() ? network_->connect(id, ep) : Status::Ok());
+  });
+  return result.get();
+}
+
+Status Executor::applyDisconnect(const std::string& id, const std::string& network_id) {
+  if (!network_) return Status::Ok();
+  auto done = std::make_shared<std::promise<Status>>();
+  auto result = done->get_future();
+  post(id, [this, id, network_id, done] {
+    bool running = engine_->read([&](const v1::State& s) {
+      auto it = s.containers().find(id);
+      return it != s.containers().end() && it->second.status() == "running";
+    });
+    done->set_value(running ? network_->disconnect(id, network_id) : Status::Ok());
+  });
+  return result.get();
+}
+
 void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart) {
   SandboxSpec spec;
+  ContainerNetworkPlan net_plan;
   v1::ImageRecord image;
   bool cfg_tty = false, cfg_open_stdin = false;
   uint32_t console_h = 0, console_w = 0;
@@ -163,6 +202,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     spec.user = c.config().user();
     spec.hostname = c.config().hostname().empty() ? id.substr(0, 12) : c.config().hostname();
     spec.network_mode = c.host_config().network_mode();
+    net_plan = planContainerNetwork(s, c);
     spec.readonly_rootfs = c.host_config().readonly_rootfs();
     cfg_tty = c.config().tty();
     cfg_open_stdin = c.config().open_stdin();
@@ -209,6 +249,30 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   if (!dirs.ok()) return fail(dirs.status().message());
   spec.lower_dirs = *dirs;
 
+  // issue #5: the network namespace, endpoints, DNS records and ports first.
+  std::vector<v1::PortBinding> ports;
+  using Mode = ContainerNetworkPlan::Mode;
+  if (net_plan.mode == Mode::kHost) {
+    spec.host_network = true;
+    if (spec.hostname == id.substr(0, 12)) {
+      char host[256] = {0};
+      if (gethostname(host, sizeof host - 1) == 0) spec.hostname = host;
+    }
+  } else if (net_plan.mode == Mode::kJoin) {
+    if (net_plan.join_pid <= 0) {
+      return fail("cannot join network namespace of a non running container: " +
+                  (net_plan.join_id.empty() ? spec.network_mode.substr(10) : net_plan.join_id));
+    }
+    spec.netns_path = "/proc/" + std::to_string(net_plan.join_pid) + "/ns/net";
+  } else if (net_plan.mode == Mode::kBridge && network_) {
+    Status ns = network_->setUp(net_plan, &spec.netns_path, &ports);
+    if (!ns.ok()) {
+      network_->tearDown(id);
+      return fail(ns.message());
+    }
+    spec.hosts_entries = net_plan.hosts_entries;
+    spec.nameservers = net_plan.nameservers;
+  }
   spec.tty = cfg_tty;
   spec.open_stdin = cfg_open_stdin;
   spec.console_height = console_h;
@@ -228,6 +292,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   if (!r.ok()) {
     Status cst = driver_->cleanup(id);
     (void)cst;
+    if (network_) network_->tearDown(id);
     return fail(r.status().message());
   }
   {
@@ -240,6 +305,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   ev->set_pid(r->pid);
   ev->set_restart(restart);
   ev->set_request_seq(request_seq);
+  for (auto& p : ports) *ev->add_ports() = std::move(p);
   engine_->record({e});
   spawn([this, id] { watchExit(id); });
 }
@@ -259,6 +325,7 @@ void Executor::watchExit(const std::string& id) {
   // answered after the exit never races with this cleanup.
   Status cst = driver_->cleanup(id);
   if (!cst.ok()) spdlog::warn("executor: cleanup of {}: {}", id.substr(0, 12), cst.toString());
+  if (network_) network_->tearDown(id);  // issue #5: endpoints, records, ports, namespace
   bool auto_remove = false;
   engine_->read([&](const v1::State& s) {
     auto it = s.containers().find(id);
@@ -424,6 +491,7 @@ void Executor::reconcile() {
     }
     Status cst = driver_->cleanup(it.id);
     (void)cst;
+    if (network_) network_->tearDown(it.id);
     v1::Event e;
     if (it.start_pending && p.phase != ProbeResult::Phase::kExited) {
       auto* ev = e.mutable_container_start_failed();

@@ -23,6 +23,7 @@
 
 #include "engine/engine.h"
 #include "runtime/image/image_store.h"
+#include "runtime/network_attacher.h"
 #include "runtime/sandbox_driver.h"
 
 namespace arca::runtime {
@@ -53,6 +54,15 @@ class Executor {
   // docker update of a running container: applies `hc`'s resources to its
   // sandbox, in order with the container's other work (its strand). Blocking.
   Status updateResources(const std::string& id, const v1::HostConfig& hc);
+
+  // issue #5: the network plane (nullptr: every container runs without
+  // networking, as --network none). Set before start().
+  void setNetwork(NetworkAttacher* network) { network_ = network; }
+  // A running container joins / leaves a network now (after NetworkConnected /
+  // NetworkDisconnected), in order with its other work. Ok when not running
+  // (the start sets everything up). Blocking.
+  Status applyConnect(const std::string& id, const std::string& network_id);
+  Status applyDisconnect(const std::string& id, const std::string& network_id);
 
   // The json-file log of a container.
   std::string logPath(const std::string& id) const;
@@ -88,6 +98,7 @@ class Executor {
   engine::Engine* engine_;
   SandboxDriver* driver_;
   image::ImageStore* images_;
+  NetworkAttacher* network_ = nullptr;
   ExecutorOptions opts_;
   uint64_t sub_ = 0;
 

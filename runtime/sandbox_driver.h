@@ -29,7 +29,12 @@ struct SandboxSpec {
   std::string hostname;
   std::vector<std::string> lower_dirs;  // image layers, top-most first
   std::string log_path;                 // json-file log (the agent appends to it)
-  std::string network_mode = "none";    // only "none" in this slice
+  std::string network_mode = "none";    // HostConfig.NetworkMode, for information
+  // Networking (issue #5). The network plane prepared the namespace.
+  std::string netns_path;     // join this network namespace ("" = a new, empty one)
+  bool host_network = false;  // share the host's (--network host)
+  std::vector<std::string> hosts_entries;  // /etc/hosts lines after localhost ("ip\tname")
+  std::vector<std::string> nameservers;    // replace the host's nameservers (embedded DNS)
   bool readonly_rootfs = false;
   bool tty = false;         // the init gets a terminal (Config.Tty)
   bool open_stdin = false;  // its stdin stays open for attached clients (Config.OpenStdin)

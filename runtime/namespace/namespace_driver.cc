@@ -472,6 +472,8 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   }
   in.hostname = hostname;
   in.readonly_rootfs = spec.readonly_rootfs;
+  in.netns_path = spec.netns_path;
+  in.host_network = spec.host_network;
   in.cgroups_path = "/arca/" + spec.id;
   in.nofile_limit = containerNofileLimit();
 
@@ -491,12 +493,32 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   ARCA_RETURN_IF_ERROR(applySandboxSecurity(spec, root, &in));  // sandbox_security.h
   const SandboxSecurity& sec = spec.security;
   ARCA_RETURN_IF_ERROR(writeFile(bundle + "/hostname", hostname + "\n", 0644));
-  ARCA_RETURN_IF_ERROR(
-      writeFile(bundle + "/hosts", hostsWithExtra(hostsFile(hostname), sec.extra_hosts), 0644));
+  std::string hosts = hostsFile(hostname);
+  if (!spec.hosts_entries.empty()) {  // issue #5: the container's addresses, links
+    hosts.resize(hosts.rfind("127.0.0.1\t"));
+    for (const auto& l : spec.hosts_entries) hosts += l + "\n";
+  }
+  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/hosts", hostsWithExtra(hosts, sec.extra_hosts), 0644));
+  std::string resolv = containerResolvConf();
+  std::vector<std::string> dns = sec.dns;
+  if (!spec.nameservers.empty()) {
+    // The embedded DNS answers first; --dns servers follow it.
+    std::string kept;
+    std::istringstream lines(resolv);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("nameserver", 0) != 0) kept += line + "\n";
+    }
+    std::string ns;
+    for (const auto& n : spec.nameservers) ns += "nameserver " + n + "\n";
+    resolv = ns + kept;
+    if (!dns.empty()) {
+      dns.insert(dns.begin(), spec.nameservers.begin(), spec.nameservers.end());
+    }
+  }
   ARCA_RETURN_IF_ERROR(writeFile(
       bundle + "/resolv.conf",
-      resolvConfWithOptions(containerResolvConf(), sec.dns, sec.dns_search, sec.dns_options),
-      0644));
+      resolvConfWithOptions(resolv, dns, sec.dns_search, sec.dns_options), 0644));
   for (const char* f : {"resolv.conf", "hostname", "hosts"}) {
     in.binds.push_back({bundle + "/" + f, std::string("/etc/") + f, spec.readonly_rootfs});
   }
@@ -688,9 +710,6 @@ Status NamespaceDriver::startFailed(const std::string& id, Status error) {
 StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
                                              const std::function<void()>& before_start) {
   if (!validId(spec.id)) return InvalidArgument("invalid container id " + spec.id);
-  if (!spec.network_mode.empty() && spec.network_mode != "none") {
-    return NotImplemented("network mode " + spec.network_mode + " is not supported yet");
-  }
   if (spec.log_path.empty() || spec.log_path.front() != '/') {
     return InvalidArgument("log path must be absolute");
   }

@@ -257,9 +257,15 @@ std::string buildOciConfig(const OciConfigInput& in) {
   key(w, "namespaces");
   w.StartArray();
   for (const char* ns : {"mount", "network", "uts", "pid", "ipc"}) {
+    bool network = std::string(ns) == "network";
+    if (network && in.host_network) continue;
     w.StartObject();
     key(w, "type");
     w.String(ns);
+    if (network && !in.netns_path.empty()) {
+      key(w, "path");
+      str(w, in.netns_path);
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -56,6 +56,8 @@ struct OciConfigInput {
   std::string hostname;
   std::string root_path = "rootfs";  // relative to the bundle
   bool readonly_rootfs = false;
+  std::string netns_path;     // join (issue #5); "" = new namespace
+  bool host_network = false;  // no network namespace
   bool terminal = false;            // process.terminal (the runtime makes a pty)
   std::string cgroups_path;         // "/arca/<id>"
   uint64_t nofile_limit = 1048576;  // RLIMIT_NOFILE, soft = hard (containerd's default)
