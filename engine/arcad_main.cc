@@ -50,6 +50,7 @@ struct Flags {
   uint64_t snapshot_every = 10000;
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_mirrors;
+  std::vector<std::string> dns;  // the embedded DNS's upstreams (default: the host's resolvers)
   int max_concurrent_downloads = 3;
   int max_concurrent_uploads = 5;
   long registry_stall_timeout_s = 30;
@@ -66,6 +67,8 @@ void usage() {
                "      --config-file string     daemon.json with the same keys as dockerd's\n"
                "      --log-level string       debug, info, warn, error (default info)\n"
                "      --default-runtime string Default container runtime (default runc)\n"
+               "      --dns list               DNS servers the embedded DNS forwards to (ip[:port];\n"
+               "                               default: the host's resolv.conf)\n"
                "      --insecure-registry list Registries reached over plain HTTP or unverified TLS\n"
                "      --registry-mirror list   Mirrors of docker.io, tried first\n"
                "      --max-concurrent-downloads int  Parallel layer downloads per pull (default 3)\n"
@@ -110,6 +113,8 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       f->default_runtime = next();
     } else if (a == "--insecure-registry") {
       f->insecure_registries.push_back(next());
+    } else if (a == "--dns") {
+      f->dns.push_back(next());
     } else if (a == "--registry-mirror") {
       f->registry_mirrors.push_back(next());
     } else if (a == "--max-concurrent-downloads") {
@@ -168,6 +173,11 @@ bool applyConfigFile(Flags* f) {
       if (!given("--log-level")) f->log_level = m.value.GetString();
     } else if (k == "default-runtime" && m.value.IsString()) {
       if (!given("--default-runtime")) f->default_runtime = m.value.GetString();
+    } else if (k == "dns" && m.value.IsArray()) {
+      if (given("--dns")) continue;
+      for (auto& h : m.value.GetArray()) {
+        if (h.IsString()) f->dns.push_back(h.GetString());
+      }
     } else if ((k == "insecure-registries" || k == "registry-mirrors") && m.value.IsArray()) {
       bool insecure = k == "insecure-registries";
       if (given(insecure ? "--insecure-registry" : "--registry-mirror")) continue;
@@ -303,7 +313,7 @@ int main(int argc, char** argv) {
   runtime::Executor executor(&engine, driver->get(), images->get(),
                              {flags.data_root + "/containers"});
   // issue #5: the network helper owns bridges, DNS and published ports.
-  helper::NetworkPlane plane(&engine, {flags.exec_root, selfDir() + "/arca-nethelper"});
+  helper::NetworkPlane plane(&engine, {flags.exec_root, selfDir() + "/arca-nethelper", flags.dns});
   if (Status ps = plane.start(); !ps.ok()) {
     spdlog::error("network helper: {}", ps.message());
     return 1;

@@ -41,10 +41,12 @@ std::vector<std::string> hostResolvers() {
 
 int main(int argc, char** argv) {
   std::string socket_path, netns_path;
+  std::vector<std::string> upstreams;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--socket") socket_path = argv[i + 1];
     else if (k == "--netns") netns_path = argv[i + 1];
+    else if (k == "--upstream") upstreams.push_back(argv[i + 1]);
   }
   if (socket_path.empty() || netns_path.empty()) {
     std::cerr << "usage: arca-nethelper --socket PATH --netns PATH\n";
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   net::DnsServerOptions dopts;
-  dopts.upstreams = hostResolvers();
+  dopts.upstreams = upstreams.empty() ? hostResolvers() : upstreams;
   dopts.make_upstream_socket = [](int family) {
     return socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   };

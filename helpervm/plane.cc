@@ -60,6 +60,11 @@ std::unique_ptr<v1::NetHelper::Stub> NetworkPlane::stub() {
 Status NetworkPlane::spawnHelper() {
   std::string netns = opts_.exec_root + "/netns/helper";
   std::string log = opts_.exec_root + "/nethelper.log";
+  std::vector<std::string> args = {opts_.helper_path, "--socket", socket_, "--netns", netns};
+  for (const auto& u : opts_.upstreams) args.insert(args.end(), {"--upstream", u});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t mid = fork();
   if (mid < 0) return Internal("fork: " + std::string(strerror(errno)));
   if (mid == 0) {
@@ -77,8 +82,7 @@ Status NetworkPlane::spawnHelper() {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int fd = 3; fd < 1024; ++fd) close(fd);
-    execl(opts_.helper_path.c_str(), opts_.helper_path.c_str(), "--socket", socket_.c_str(),
-          "--netns", netns.c_str(), static_cast<char*>(nullptr));
+    execv(opts_.helper_path.c_str(), argv.data());
     _exit(127);
   }
   int status = 0;

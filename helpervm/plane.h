@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -19,6 +20,7 @@ namespace arca::helper {
 struct PlaneOptions {
   std::string exec_root;    // <exec_root>/nethelper.sock, <exec_root>/netns/
   std::string helper_path;  // arca-nethelper
+  std::vector<std::string> upstreams;  // --dns: the embedded DNS's upstreams ("" list: the host's)
 };
 
 class NetworkPlane final : public runtime::NetworkAttacher {

@@ -17,6 +17,8 @@ PKGS=(
   tini
   # tests and benches
   python3 curl socat
+  # docker-compose 1.29 (Python) end-to-end tests
+  docker-compose python3-docker
   # registry e2e fixtures (tests/e2e/registry_fixture.py)
   docker-registry apache2-utils zstd
   # libFuzzer targets (-DARCA_BUILD_FUZZ=ON)

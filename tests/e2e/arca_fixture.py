@@ -29,7 +29,8 @@ def have_prereqs():
     """Returns a reason string when e2e tests cannot run here, else None."""
     if os.geteuid() != 0:
         return "e2e tests need root (namespaces, mounts)"
-    for p in (BUSYBOX, DOCKER, os.path.join(BIN, "arcad"), os.path.join(BIN, "arca-agent")):
+    for p in (BUSYBOX, DOCKER, os.path.join(BIN, "arcad"), os.path.join(BIN, "arca-agent"),
+              os.path.join(BIN, "arca-nethelper")):
         if not os.path.exists(p):
             return f"missing {p}"
     if not shutil.which("runc"):
@@ -66,6 +67,7 @@ def busybox_layer():
     files = []
     for d in ["bin", "etc", "tmp", "root", "dev", "proc", "sys", "home", "var", "var/www"]:
         files.append((d, "dir", None, 0o1777 if d == "tmp" else 0o755))
+    files.append(("var/www/index.html", "file", b"<h1>arca e2e page</h1>\n", 0o644))
     with open(BUSYBOX, "rb") as f:
         files.append(("bin/busybox", "file", f.read(), 0o755))
     for a in sorted(set(applets)):
@@ -164,6 +166,10 @@ class Arcad:
 
     def __init__(self, root=None, args=()):
         self.args = list(args)  # extra arcad flags
+        if not any(a == "--dns" for a in self.args):
+            # The embedded DNS never forwards a test's names off this machine:
+            # nothing listens on 127.0.0.1:1, so unknown names get NXDOMAIN.
+            self.args += ["--dns", "127.0.0.1:1"]
         self.root = root or tempfile.mkdtemp(prefix="arca-e2e-")
         self.sock = os.path.join(self.root, "arca.sock")
         self.data_root = os.path.join(self.root, "root")
