@@ -421,10 +421,23 @@ void waitStartSettled(ApiContext& ctx, const std::string& ref, ResponseWriter& w
 // Starts `id` and waits for the executor's outcome.
 Status startAndWait(ApiContext& ctx, const std::string& ref, bool restart, ResponseWriter& w) {
   std::string id;
+  bool auto_remove = false;
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-    return engine::decideStart(s, ref, restart, out, &id);
+    Status st = engine::decideStart(s, ref, restart, out, &id, ctx.engine->ids());
+    auto c = s.containers().find(id);
+    auto_remove = c != s.containers().end() && c->second.host_config().auto_remove() &&
+                  c->second.status() == "created" && st.code() == Code::kNotFound;
+    return st;
   });
-  if (!seq.ok()) return seq.status();
+  if (!seq.ok()) {
+    // dockerd removes an AutoRemove container whose start failed (its network
+    // is gone): `docker run --rm` waits for that removal.
+    if (auto_remove) {
+      Status rm = ctx.executor->removeContainer(id);
+      if (!rm.ok()) spdlog::warn("auto-remove of {}: {}", id.substr(0, 12), rm.toString());
+    }
+    return seq.status();
+  }
   uint64_t want = *seq;
   std::string err;
   int code = 0;

@@ -186,7 +186,7 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
   std::vector<std::string> seen;
   for (const auto& [ref, req] : cmd.networks) {
     auto n = findNetwork(s, ref);
-    if (!n.ok()) return n.status();
+    if (!n.ok()) continue;  // dockerd accepts it here and fails the start (404)
     if (std::find(seen.begin(), seen.end(), (*n)->id()) != seen.end()) continue;
     seen.push_back((*n)->id());
     auto ep = planEndpoint(s, **n, name, req, ids);
@@ -201,7 +201,7 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
 }
 
 Status decideStart(const v1::State& s, const std::string& ref, bool restart,
-                   std::vector<v1::Event>* out, std::string* id) {
+                   std::vector<v1::Event>* out, std::string* id, IdSource* ids) {
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
@@ -213,6 +213,28 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
   if ((*c)->start_pending()) return Conflict("container " + ref + " is already starting");
   if ((*c)->status() == "removing") {
     return Conflict("cannot start container " + ref + ": removal in progress");
+  }
+  // issue #5: the primary network must exist now (dockerd checks at start); a
+  // container created before its network joins it here.
+  std::string primary = primaryNetworkName((*c)->host_config());
+  if (!primary.empty()) {
+    auto n = findNetwork(s, primary);
+    if (!n.ok()) return n.status();
+    if ((*c)->endpoints().count((*n)->id()) == 0) {
+      class Derived : public IdSource {  // restarts have no id source: derive one
+       public:
+        explicit Derived(std::string id) : id_(std::move(id)) {}
+        std::string newId() override { return id_; }
+        std::string newName(const std::function<bool(const std::string&)>&) override { return id_; }
+        std::string id_;
+      } derived((*c)->id());
+      auto ep = planEndpoint(s, **n, (*c)->name(), {}, ids ? *ids : derived);
+      if (!ep.ok()) return ep.status();
+      v1::Event j;
+      j.mutable_network_connected()->set_container_id(*id);
+      *j.mutable_network_connected()->mutable_endpoint() = std::move(*ep);
+      out->push_back(std::move(j));
+    }
   }
   v1::Event e;
   e.mutable_container_start_requested()->set_id(*id);

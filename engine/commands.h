@@ -29,8 +29,10 @@ struct CreateContainer {
 Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& ids,
                     std::vector<v1::Event>* out, std::string* id);
 // NotModified when already running.
+// issue #5: NotFound when the primary network is gone; a missing endpoint on
+// it is planned here (NetworkConnected before the start request).
 Status decideStart(const v1::State& s, const std::string& ref, bool restart,
-                   std::vector<v1::Event>* out, std::string* id);
+                   std::vector<v1::Event>* out, std::string* id, IdSource* ids = nullptr);
 // NotModified when not running. `signal` "" -> the container's StopSignal or
 // SIGTERM; `timeout` < -1 -> the container's StopTimeout or 10.
 Status decideStop(const v1::State& s, const std::string& ref, const std::string& signal,

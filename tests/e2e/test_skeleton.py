@@ -142,10 +142,14 @@ class Skeleton(unittest.TestCase):
         self.assertEqual(r.returncode, 127, r.stderr)
         self.assertIn("executable file not found", r.stderr)
 
-    def test_unsupported_network_mode_is_a_clear_error(self):
+    def test_unknown_network_is_a_clear_error(self):
+        # issue #5: the default bridge works; a missing network fails the
+        # start with dockerd's text (the create is accepted, as dockerd 20.10).
         r = self.d("run", "--rm", "busybox", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d("run", "--rm", "--network", "nope", "busybox", "true")
         self.assertEqual(r.returncode, 125)
-        self.assertIn("--network none", r.stderr)
+        self.assertIn("network nope not found", r.stderr)
 
     def test_long_running_lifecycle(self):
         d = self.d
