@@ -65,6 +65,17 @@ int main(int argc, char** argv) {
     spdlog::error("{}", ns.status().message());
     return 1;
   }
+  // No routing between networks (nor anywhere else): a new namespace may
+  // inherit the host's ip_forward=1.
+  {
+    std::string out;
+    int rc = net::runInNetns(*ns, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=0",
+                                   "net.ipv6.conf.all.forwarding=0"}, "", &out);
+    if (rc != 0) {
+      spdlog::error("cannot turn IP forwarding off in the helper namespace: {}", out);
+      return 1;
+    }
+  }
   net::DnsServerOptions dopts;
   dopts.upstreams = upstreams.empty() ? hostResolvers() : upstreams;
   dopts.make_upstream_socket = [](int family) {

@@ -171,19 +171,25 @@ grpc::Status HelperService::AttachEndpoint(grpc::ServerContext*, const v1::Endpo
   const std::string veth = vethName(req->container_id(), req->network_id());
   const std::string peer = peerName(req->container_id(), req->network_id());
   std::string out;
-  bool exists = ipBatch(ns_fd_, "link show " + veth + "\n", &out);
+  auto known = endpoints_.find(req->container_id());
+  bool exists = known != endpoints_.end() && known->second.count(req->network_id());
+  // A replay (arcad or the helper restarted) finds the veth already there.
+  if (!exists && !req->fresh()) exists = ipBatch(ns_fd_, "link show " + veth + "\n", &out);
   if (!exists) {
     auto cns = net::openNetns(req->netns_path());
     if (!cns.ok()) return fail(grpc::StatusCode::FAILED_PRECONDITION, cns.status().message());
-    // Pick the container side's name: the first free ethN.
     std::string links;
-    net::runInNetns(*cns, {"ip", "-o", "link", "show"}, "", &links);
-    int n = 0;
-    while (links.find(": eth" + std::to_string(n) + "@") != std::string::npos ||
-           links.find(": eth" + std::to_string(n) + ":") != std::string::npos) {
-      ++n;
+    std::string ifname = req->ifname();
+    if (ifname.empty() || !validName(ifname)) {
+      // The container side's name: the first free ethN.
+      net::runInNetns(*cns, {"ip", "-o", "link", "show"}, "", &links);
+      int n = 0;
+      while (links.find(": eth" + std::to_string(n) + "@") != std::string::npos ||
+             links.find(": eth" + std::to_string(n) + ":") != std::string::npos) {
+        ++n;
+      }
+      ifname = "eth" + std::to_string(n);
     }
-    const std::string ifname = "eth" + std::to_string(n);
     std::string mtu = net->second.mtu() > 0 ? " mtu " + std::to_string(net->second.mtu()) : "";
     std::string script = "link add " + veth + mtu + " type veth peer name " + peer + mtu + "\n";
     script += "link set " + veth + " master " + net->second.bridge() + " up\n";
@@ -215,13 +221,13 @@ grpc::Status HelperService::AttachEndpoint(grpc::ServerContext*, const v1::Endpo
 }
 
 grpc::Status HelperService::detachLocked(const std::string& container_id,
-                                         const std::string& network_id) {
+                                         const std::string& network_id, bool delete_link) {
   auto c = endpoints_.find(container_id);
   if (c == endpoints_.end()) return grpc::Status::OK;
   auto ep = c->second.find(network_id);
   if (ep == c->second.end()) return grpc::Status::OK;
   std::string out;
-  ipBatch(ns_fd_, "link del " + ep->second.veth + "\n", &out, true);
+  if (delete_link) ipBatch(ns_fd_, "link del " + ep->second.veth + "\n", &out, true);
   dns_->removeReverse(network_id, ep->second.spec.ipv4());
   c->second.erase(ep);
   if (c->second.empty()) endpoints_.erase(c);
@@ -319,7 +325,9 @@ grpc::Status HelperService::ReleaseContainer(grpc::ServerContext*, const v1::Con
   if (c != endpoints_.end()) {
     for (const auto& [nid, ep] : c->second) nets.push_back(nid);
   }
-  for (const auto& nid : nets) (void)detachLocked(req->container_id(), nid);
+  for (const auto& nid : nets) {
+    (void)detachLocked(req->container_id(), nid, /*delete_link=*/!req->namespace_going());
+  }
   return grpc::Status::OK;
 }
 

@@ -44,7 +44,10 @@ class HelperService final : public v1::NetHelper::Service {
     std::vector<std::unique_ptr<net::PortProxy>> proxies;
     v1::PublishReply bound;
   };
-  grpc::Status detachLocked(const std::string& container_id, const std::string& network_id);
+  // `delete_link` false: the container's namespace goes next and takes the
+  // veth pair with it.
+  grpc::Status detachLocked(const std::string& container_id, const std::string& network_id,
+                            bool delete_link = true);
   void unpublishLocked(const std::string& container_id);
   void refreshRecordsLocked(const std::string& network_id);
 

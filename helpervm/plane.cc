@@ -170,7 +170,8 @@ Status NetworkPlane::ensureNetwork(const std::string& network_id) {
   return Status::Ok();
 }
 
-Status NetworkPlane::attach(const std::string& id, const runtime::EndpointPlan& ep) {
+Status NetworkPlane::attach(const std::string& id, const runtime::EndpointPlan& ep,
+                            const std::string& ifname, bool fresh) {
   ARCA_RETURN_IF_ERROR(ensureNetwork(ep.network_id));
   v1::Endpoint req;
   req.set_container_id(id);
@@ -182,6 +183,8 @@ Status NetworkPlane::attach(const std::string& id, const runtime::EndpointPlan& 
   req.set_mac(ep.mac);
   req.set_default_route(ep.default_route);
   for (const auto& n : ep.dns_names) req.add_dns_names(n);
+  req.set_ifname(ifname);
+  req.set_fresh(fresh);
   grpc::ClientContext ctx;
   deadline(&ctx);
   v1::Empty reply;
@@ -228,8 +231,12 @@ Status NetworkPlane::setUp(const runtime::ContainerNetworkPlan& plan, std::strin
   if (plan.mode != runtime::ContainerNetworkPlan::Mode::kBridge) return Status::Ok();
   ARCA_RETURN_IF_ERROR(ensureHelper());
   const std::string path = netnsPath(plan.id);
+  bool fresh = access(path.c_str(), F_OK) != 0;  // a replay finds it (and its veths) there
   ARCA_RETURN_IF_ERROR(net::createNetns(path));
-  for (const auto& ep : plan.endpoints) ARCA_RETURN_IF_ERROR(attach(plan.id, ep));
+  for (size_t i = 0; i < plan.endpoints.size(); ++i) {
+    ARCA_RETURN_IF_ERROR(
+        attach(plan.id, plan.endpoints[i], fresh ? "eth" + std::to_string(i) : "", fresh));
+  }
   if (!plan.endpoints.empty()) {
     ARCA_RETURN_IF_ERROR(publish(plan, plan.endpoints.front().ipv4, ports));
   }
@@ -242,6 +249,7 @@ void NetworkPlane::tearDown(const std::string& id) {
   deadline(&ctx);
   v1::ContainerRef req;
   req.set_container_id(id);
+  req.set_namespace_going(true);
   v1::Empty reply;
   auto st = stub()->ReleaseContainer(&ctx, req, &reply);
   if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE) {
@@ -253,7 +261,7 @@ void NetworkPlane::tearDown(const std::string& id) {
 
 Status NetworkPlane::connect(const std::string& id, const runtime::EndpointPlan& ep) {
   ARCA_RETURN_IF_ERROR(ensureHelper());
-  return attach(id, ep);
+  return attach(id, ep, "", false);
 }
 
 Status NetworkPlane::disconnect(const std::string& id, const std::string& network_id) {

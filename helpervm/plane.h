@@ -43,7 +43,8 @@ class NetworkPlane final : public runtime::NetworkAttacher {
  private:
   Status ensureHelper();
   Status ensureNetwork(const std::string& network_id);
-  Status attach(const std::string& id, const runtime::EndpointPlan& ep);
+  Status attach(const std::string& id, const runtime::EndpointPlan& ep, const std::string& ifname,
+                bool fresh);
   Status publish(const runtime::ContainerNetworkPlan& plan, const std::string& container_ip,
                  std::vector<arca::v1::PortBinding>* ports);
   std::unique_ptr<v1::NetHelper::Stub> stub();

@@ -55,13 +55,12 @@ class NetworkAcceptance(unittest.TestCase):
                    "http://web/", check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertNotIn("arca e2e page", r.stdout)
-        r = self.d("run", "--rm", "--network", "other", "busybox", "wget", "-T2", "-qO-",
-                   f"http://{web_ip}/", check=False)
-        self.assertNotEqual(r.returncode, 0, "network isolation broken")
-        self.assertNotIn("arca e2e page", r.stdout)
+        # (busybox wget crashes on numeric hosts, under dockerd too: nc speaks HTTP here)
+        get = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w2 {web_ip} 80"
+        r = self.d("run", "--rm", "--network", "other", "busybox", "sh", "-c", get, check=False)
+        self.assertNotIn("arca e2e page", r.stdout, "network isolation broken")
         # (the same request from the app network works: the check can fail)
-        r = self.d("run", "--rm", "--network", "app", "busybox", "wget", "-T2", "-qO-",
-                   f"http://{web_ip}/")
+        r = self.d("run", "--rm", "--network", "app", "busybox", "sh", "-c", get)
         self.assertIn("arca e2e page", r.stdout)
 
         # after connect it can
