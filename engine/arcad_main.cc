@@ -51,6 +51,7 @@ struct Flags {
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_mirrors;
   std::vector<std::string> dns;  // the embedded DNS's upstreams (default: the host's resolvers)
+  bool ip_masq = true;           // outbound NAT for bridge networks
   int max_concurrent_downloads = 3;
   int max_concurrent_uploads = 5;
   long registry_stall_timeout_s = 30;
@@ -69,6 +70,7 @@ void usage() {
                "      --default-runtime string Default container runtime (default runc)\n"
                "      --dns list               DNS servers the embedded DNS forwards to (ip[:port];\n"
                "                               default: the host's resolv.conf)\n"
+               "      --ip-masq=false          No outbound NAT for containers (default: on)\n"
                "      --insecure-registry list Registries reached over plain HTTP or unverified TLS\n"
                "      --registry-mirror list   Mirrors of docker.io, tried first\n"
                "      --max-concurrent-downloads int  Parallel layer downloads per pull (default 3)\n"
@@ -113,6 +115,10 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       f->default_runtime = next();
     } else if (a == "--insecure-registry") {
       f->insecure_registries.push_back(next());
+    } else if (a == "--ip-masq=false" || a == "--ip-masq=0") {
+      f->ip_masq = false;
+    } else if (a == "--ip-masq" || a == "--ip-masq=true" || a == "--ip-masq=1") {
+      f->ip_masq = true;
     } else if (a == "--dns") {
       f->dns.push_back(next());
     } else if (a == "--registry-mirror") {
@@ -173,6 +179,8 @@ bool applyConfigFile(Flags* f) {
       if (!given("--log-level")) f->log_level = m.value.GetString();
     } else if (k == "default-runtime" && m.value.IsString()) {
       if (!given("--default-runtime")) f->default_runtime = m.value.GetString();
+    } else if (k == "ip-masq" && m.value.IsBool()) {
+      if (!given("--ip-masq") && !given("--ip-masq=false")) f->ip_masq = m.value.GetBool();
     } else if (k == "dns" && m.value.IsArray()) {
       if (given("--dns")) continue;
       for (auto& h : m.value.GetArray()) {
@@ -313,7 +321,7 @@ int main(int argc, char** argv) {
   runtime::Executor executor(&engine, driver->get(), images->get(),
                              {flags.data_root + "/containers"});
   // issue #5: the network helper owns bridges, DNS and published ports.
-  helper::NetworkPlane plane(&engine, {flags.exec_root, selfDir() + "/arca-nethelper", flags.dns});
+  helper::NetworkPlane plane(&engine, {flags.exec_root, selfDir() + "/arca-nethelper", flags.dns, flags.ip_masq});
   if (Status ps = plane.start(); !ps.ok()) {
     spdlog::error("network helper: {}", ps.message());
     return 1;

@@ -37,13 +37,60 @@ std::vector<std::string> hostResolvers() {
   return out;
 }
 
+// The uplink: a veth pair between the host and the helper namespace with a
+// /30 link network, the helper's default route through it, and the host's
+// side of outbound NAT (forwarding on, MASQUERADE of the link network, no
+// input from it). Idempotent. `name`: the host side's interface name.
+Status setUpUplink(int ns_fd, const std::string& ns_path, const std::string& name,
+                   const std::string& link_prefix /* "169.254.X" */, int base) {
+  std::string out;
+  std::string host_ip = link_prefix + "." + std::to_string(base + 1);
+  std::string helper_ip = link_prefix + "." + std::to_string(base + 2);
+  std::string subnet = link_prefix + "." + std::to_string(base) + "/30";
+  if (net::runInNetns(ns_fd, {"ip", "link", "show", "uplink"}, "", &out) != 0) {
+    std::string script = "link add " + name + " type veth peer name uplink netns " + ns_path + "\n";
+    script += "addr replace " + host_ip + "/30 dev " + name + "\n";
+    script += "link set " + name + " up\n";
+    if (net::runInNetns(-1, {"ip", "-batch", "-"}, script, &out) != 0) {
+      return Internal("uplink " + name + ": " + out);
+    }
+    std::string inside = "addr replace " + helper_ip + "/30 dev uplink\nlink set uplink up\n"
+                         "route replace default via " + host_ip + "\n";
+    if (net::runInNetns(ns_fd, {"ip", "-batch", "-"}, inside, &out) != 0) {
+      return Internal("uplink (helper side): " + out);
+    }
+  }
+  // The host's side. -C first: a restarted helper adds nothing twice.
+  std::vector<std::vector<std::string>> rules = {
+      {"-t", "nat", "POSTROUTING", "-s", subnet, "!", "-o", name, "-j", "MASQUERADE"},
+      {"-t", "filter", "INPUT", "-i", name, "-j", "DROP"},
+      {"-t", "filter", "FORWARD", "-i", name, "-j", "ACCEPT"},
+      {"-t", "filter", "FORWARD", "-o", name, "-m", "conntrack", "--ctstate",
+       "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+  };
+  for (const auto& r : rules) {
+    std::vector<std::string> check = {"iptables", r[0], r[1], "-C"};
+    check.insert(check.end(), r.begin() + 2, r.end());
+    if (net::runInNetns(-1, check, "", &out) == 0) continue;
+    std::vector<std::string> add = {"iptables", r[0], r[1], "-I"};
+    add.insert(add.end(), r.begin() + 2, r.end());
+    if (net::runInNetns(-1, add, "", &out) != 0) return Internal("host iptables: " + out);
+  }
+  if (net::runInNetns(-1, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=1"}, "", &out) != 0) {
+    return Internal("host ip_forward: " + out);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string socket_path, netns_path;
   std::vector<std::string> upstreams;
+  std::string uplink;  // host side name; "" = no outbound NAT
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--uplink") uplink = argv[i + 1];
     if (k == "--socket") socket_path = argv[i + 1];
     else if (k == "--netns") netns_path = argv[i + 1];
     else if (k == "--upstream") upstreams.push_back(argv[i + 1]);
@@ -91,6 +138,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   helper::HelperService service(*ns, std::move(*dns));
+  if (!uplink.empty()) {
+    // The link network: 169.254.X.Y/30 from the name's hash (one per exec root).
+    uint32_t h = 2166136261u;
+    for (char c : uplink) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+    std::string prefix = "169.254." + std::to_string(1 + h % 253);
+    int base = static_cast<int>((h >> 8) % 64) * 4;
+    Status st = setUpUplink(*ns, netns_path, uplink, prefix, base);
+    if (st.ok()) st = service.enableUplink();
+    if (!st.ok()) {
+      spdlog::error("outbound NAT is off: {}", st.message());
+    } else {
+      spdlog::info("outbound NAT through {} ({}.{}/30)", uplink, prefix, base);
+    }
+  }
   unlink(socket_path.c_str());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());

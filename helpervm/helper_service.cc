@@ -68,6 +68,42 @@ HelperService::HelperService(int helper_ns_fd, std::unique_ptr<net::DnsServer> d
                       std::chrono::system_clock::now().time_since_epoch())
                       .count()) {}
 
+Status HelperService::enableUplink() {
+  std::lock_guard<std::mutex> lk(mu_);
+  uplink_ = true;
+  rebuildFirewallLocked();
+  std::string out;
+  int rc = net::runInNetns(ns_fd_, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=1"}, "", &out);
+  if (rc != 0) return Internal("ip_forward in the helper namespace: " + out);
+  return Status::Ok();
+}
+
+void HelperService::rebuildFirewallLocked() {
+  if (!uplink_) return;
+  // Forwarding: a network's own traffic (bridged frames pass FORWARD when
+  // br_netfilter is loaded), non-internal networks out through the uplink,
+  // replies back; nothing between networks. Input from containers: DNS,
+  // ICMP and the replies of the helper's own connections (port proxies).
+  std::string r = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n";
+  r += "-A INPUT -i uplink -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n";
+  r += "-A INPUT -i uplink -j DROP\n";
+  r += "-A FORWARD -i uplink -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n";
+  for (const auto& [id, n] : networks_) {
+    const std::string& br = n.bridge();
+    r += "-A INPUT -i " + br + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n";
+    r += "-A INPUT -i " + br + " -p udp --dport 53 -j ACCEPT\n";
+    r += "-A INPUT -i " + br + " -p icmp -j ACCEPT\n";
+    r += "-A INPUT -i " + br + " -j DROP\n";
+    r += "-A FORWARD -i " + br + " -o " + br + " -j ACCEPT\n";
+    if (!n.internal()) r += "-A FORWARD -i " + br + " -o uplink -j ACCEPT\n";
+  }
+  r += "COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+       ":POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o uplink -j MASQUERADE\nCOMMIT\n";
+  std::string out;
+  int rc = net::runInNetns(ns_fd_, {"iptables-restore"}, r, &out);
+  if (rc != 0) spdlog::error("helper firewall: iptables-restore failed ({}): {}", rc, out);
+}
+
 HelperService::~HelperService() {
   std::lock_guard<std::mutex> lk(mu_);
   published_.clear();
@@ -95,6 +131,7 @@ grpc::Status HelperService::CreateNetwork(grpc::ServerContext*, const v1::Networ
     return fail(grpc::StatusCode::INTERNAL, "creating bridge " + req->bridge() + ": " + out);
   }
   networks_[req->id()] = *req;
+  rebuildFirewallLocked();
   if (req->dns() && dns_fds_.count(req->id()) == 0) {
     auto fd = net::socketInNetns(ns_fd_, AF_INET, SOCK_DGRAM, 0);
     if (!fd.ok()) return fail(grpc::StatusCode::INTERNAL, "dns socket: " + fd.status().message());
@@ -134,6 +171,7 @@ grpc::Status HelperService::DeleteNetwork(grpc::ServerContext*, const v1::Networ
   std::string out;
   ipBatch(ns_fd_, "link del " + it->second.bridge() + "\n", &out, true);
   networks_.erase(it);
+  rebuildFirewallLocked();
   return grpc::Status::OK;
 }
 

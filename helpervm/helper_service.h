@@ -22,6 +22,11 @@ class HelperService final : public v1::NetHelper::Service {
  public:
   // `helper_ns_fd`: the helper's network namespace (bridges live there).
   HelperService(int helper_ns_fd, std::unique_ptr<net::DnsServer> dns);
+  // Outbound NAT through the uplink (a veth to the host named "uplink" in the
+  // helper namespace): the helper namespace forwards, and its firewall keeps
+  // networks apart and lets only non-internal networks out. Without it the
+  // namespace does not forward at all. Call before serving.
+  Status enableUplink();
   ~HelperService() override;
 
   grpc::Status CreateNetwork(grpc::ServerContext*, const v1::Network*, v1::Empty*) override;
@@ -50,6 +55,9 @@ class HelperService final : public v1::NetHelper::Service {
                             bool delete_link = true);
   void unpublishLocked(const std::string& container_id);
   void refreshRecordsLocked(const std::string& network_id);
+  // The helper namespace's iptables rules for the current networks.
+  void rebuildFirewallLocked();
+  bool uplink_ = false;
 
   int ns_fd_;
   std::unique_ptr<net::DnsServer> dns_;

@@ -62,6 +62,20 @@ Status NetworkPlane::spawnHelper() {
   std::string log = opts_.exec_root + "/nethelper.log";
   std::vector<std::string> args = {opts_.helper_path, "--socket", socket_, "--netns", netns};
   for (const auto& u : opts_.upstreams) args.insert(args.end(), {"--upstream", u});
+  if (opts_.ip_masq) {
+    // The host side of the uplink: one name per exec root, written down for
+    // whoever cleans the exec root up (tests).
+    uint32_t h = 2166136261u;
+    for (char c : opts_.exec_root) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+    char name[16];
+    snprintf(name, sizeof name, "arca%08x", h);
+    args.insert(args.end(), {"--uplink", name});
+    FILE* f = fopen((opts_.exec_root + "/uplink").c_str(), "w");
+    if (f) {
+      fprintf(f, "%s\n", name);
+      fclose(f);
+    }
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

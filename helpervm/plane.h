@@ -21,6 +21,7 @@ struct PlaneOptions {
   std::string exec_root;    // <exec_root>/nethelper.sock, <exec_root>/netns/
   std::string helper_path;  // arca-nethelper
   std::vector<std::string> upstreams;  // --dns: the embedded DNS's upstreams ("" list: the host's)
+  bool ip_masq = true;  // outbound NAT (arcad --ip-masq=false turns it off)
 };
 
 class NetworkPlane final : public runtime::NetworkAttacher {

@@ -252,6 +252,22 @@ class Arcad:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        # The helper's uplink: its host-side iptables rules (the interface goes
+        # with the helper's namespace below).
+        try:
+            with open(os.path.join(self.exec_root, "uplink")) as f:
+                uplink = f.read().strip()
+        except OSError:
+            uplink = ""
+        if uplink:
+            for table in ("filter", "nat"):
+                rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                                       text=True).stdout.splitlines()
+                for rule in rules:
+                    if uplink in rule.split() and rule.startswith("-A "):
+                        subprocess.run(["iptables", "-t", table, "-D", *rule.split()[1:]],
+                                       capture_output=True)
+            subprocess.run(["ip", "link", "del", uplink], capture_output=True)
         runc_root = os.path.join(self.exec_root, "runc")
         if os.path.isdir(runc_root):
             for cid in os.listdir(runc_root):

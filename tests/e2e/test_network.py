@@ -155,6 +155,44 @@ class Network(unittest.TestCase):
                    f"echo hi | nc -w2 {ip} 18555 && echo CONNECTED", check=False)
         self.assertIn("CONNECTED", r.stdout)
 
+    def test_outbound_nat_to_a_test_namespace(self):
+        # An "outside" host in a namespace this test makes: containers reach it
+        # through the helper's uplink and the host's NAT; internal networks don't.
+        ns = "arcaup%d" % os.getpid()
+        cmds = [["ip", "netns", "add", ns],
+                ["ip", "link", "add", "aut-h", "type", "veth", "peer", "name", "aut-n", "netns", ns],
+                ["ip", "addr", "add", "10.253.0.1/24", "dev", "aut-h"],
+                ["ip", "link", "set", "aut-h", "up"],
+                ["ip", "-n", ns, "addr", "add", "10.253.0.2/24", "dev", "aut-n"],
+                ["ip", "-n", ns, "link", "set", "aut-n", "up"]]
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", ns], capture_output=True)
+        for c in cmds:
+            subprocess.run(c, check=True, capture_output=True)
+        server = ("import socket,sys\n"
+                  "s=socket.socket();s.bind(('10.253.0.2',18777));s.listen(4);s.settimeout(20)\n"
+                  "for _ in range(2):\n"
+                  "  try: c,a=s.accept()\n"
+                  "  except OSError: break\n"
+                  "  print(a[0],flush=True);c.send(b'hello-outside\\n');c.close()\n")
+        srv = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", server],
+                               stdout=subprocess.PIPE, text=True)
+        self.addCleanup(srv.kill)
+        time.sleep(0.5)
+        r = self.d("run", "--rm", "busybox", "nc", "-w3", "10.253.0.2", "18777")
+        self.assertIn("hello-outside", r.stdout)
+        self.d("network", "create", "--internal", "noout")
+        self.addCleanup(self.d, "network", "rm", "noout", check=False)
+        r = self.d("run", "--rm", "--network", "noout", "busybox", "nc", "-w2", "10.253.0.2",
+                   "18777", check=False)
+        self.assertNotIn("hello-outside", r.stdout)
+        self.d("network", "create", "out2")
+        self.addCleanup(self.d, "network", "rm", "out2", check=False)
+        r = self.d("run", "--rm", "--network", "out2", "busybox", "nc", "-w3", "10.253.0.2", "18777")
+        self.assertIn("hello-outside", r.stdout)
+        srv.kill()
+        peers = srv.communicate(timeout=5)[0].split()
+        self.assertEqual(peers, ["10.253.0.1", "10.253.0.1"])  # masqueraded by the host
+
     def test_etc_files(self):
         self.d("network", "create", "etcnet")
         self.addCleanup(self.d, "network", "rm", "etcnet", check=False)
