@@ -12,7 +12,7 @@ PKGS=(
   libarchive-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libssl-dev libseccomp-dev
   # runtime
-  runc crun busybox-static e2fsprogs iproute2 procps util-linux
+  runc crun busybox-static e2fsprogs iproute2 iptables procps util-linux
   # docker run --init: /usr/bin/tini-static is bind-mounted as /sbin/docker-init
   tini
   # tests and benches
