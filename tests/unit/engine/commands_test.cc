@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/support/fixed_ids.h"
+
 #include <csignal>
 
 #include "engine/lookup.h"
@@ -10,22 +12,7 @@
 namespace arca {
 namespace {
 
-class FixedIds : public engine::IdSource {
- public:
-  std::string newId() override {
-    char b[65];
-    snprintf(b, sizeof b, "%064x", ++n_);
-    std::string s(b);
-    s[0] = 'f';  // never all-numeric
-    return s;
-  }
-  std::string newName(const std::function<bool(const std::string&)>& taken) override {
-    std::string n = "gen_" + std::to_string(n_);
-    while (taken(n)) n += "x";
-    return n;
-  }
-  int n_ = 0;
-};
+using FixedIds = testing::FixedIds;
 
 void apply(v1::State& s, std::vector<v1::Event>& evs) {
   for (auto& e : evs) {

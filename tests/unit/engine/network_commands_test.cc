@@ -3,26 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/support/fixed_ids.h"
+
 #include "engine/commands.h"
 #include "reducers/reduce.h"
 
 namespace arca {
 namespace {
 
-class Ids : public engine::IdSource {
- public:
-  std::string newId() override {
-    char b[65];
-    snprintf(b, sizeof b, "e%063x", ++n_);
-    return b;
-  }
-  std::string newName(const std::function<bool(const std::string&)>& taken) override {
-    std::string n = "gen_" + std::to_string(n_);
-    while (taken(n)) n += "x";
-    return n;
-  }
-  int n_ = 0;
-};
+using Ids = testing::FixedIds;
 
 void apply(v1::State& s, std::vector<v1::Event>& evs) {
   for (auto& e : evs) {

@@ -1,6 +1,8 @@
 // The pure plan of a container's networking (issue #5).
 #include <gtest/gtest.h>
 
+#include "tests/unit/support/fixed_ids.h"
+
 #include "engine/commands.h"
 #include "engine/network_commands.h"
 #include "reducers/reduce.h"
@@ -9,16 +11,7 @@
 namespace arca {
 namespace {
 
-class Ids : public engine::IdSource {
- public:
-  std::string newId() override {
-    char b[65];
-    snprintf(b, sizeof b, "a%063x", ++n_);
-    return b;
-  }
-  std::string newName(const std::function<bool(const std::string&)>&) override { return "x"; }
-  int n_ = 0;
-};
+using Ids = testing::FixedIds;
 
 void apply(v1::State& s, std::vector<v1::Event>& evs) {
   for (auto& e : evs) {
