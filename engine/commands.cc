@@ -182,6 +182,9 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
   if (mode.rfind("container:", 0) == 0) {
     auto other = findContainer(s, mode.substr(10));
     if (!other.ok()) return other.status();
+    // Stored by id, as dockerd does: a rename of the other container is fine.
+    out->back().mutable_container_created()->mutable_host_config()->set_network_mode(
+        "container:" + (*other)->id());
   }
   std::vector<std::string> seen;
   for (const auto& [ref, req] : cmd.networks) {
