@@ -75,6 +75,12 @@ Status HelperService::enableUplink() {
   std::string out;
   int rc = net::runInNetns(ns_fd_, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=1"}, "", &out);
   if (rc != 0) return Internal("ip_forward in the helper namespace: " + out);
+  // Frames bridged inside one network skip iptables (br_netfilter's sysctls
+  // are per namespace): the firewall only sees routed traffic. Best effort:
+  // without br_netfilter the key does not exist, and the rules accept
+  // bridged traffic anyway.
+  (void)net::runInNetns(ns_fd_, {"sysctl", "-q", "-e", "-w", "net.bridge.bridge-nf-call-iptables=0"},
+                        "", &out);
   return Status::Ok();
 }
 
