@@ -224,15 +224,22 @@ void disconnectNetwork(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::string container = getString(d, "Container", &te).value_or("");
   bool force = getBool(d, "Force", &te).value_or(false);
   if (te) return sendError(w, InvalidArgument("invalid type in disconnect body"));
+  // The interface goes first, then the record (which frees the address): an
+  // address is never handed out while a live interface still holds it.
   std::string cid, nid;
+  Status valid = ctx.engine->read([&](const v1::State& s) {
+    std::vector<v1::Event> ignored;
+    return engine::decideDisconnect(s, req.params["id"], container, force, &ignored, &cid, &nid);
+  });
+  if (!valid.ok()) return sendError(w, valid);
+  if (!cid.empty()) {
+    Status applied = ctx.executor->applyDisconnect(cid, nid);
+    if (!applied.ok()) return sendError(w, Internal(applied.message()));
+  }
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     return engine::decideDisconnect(s, req.params["id"], container, force, out, &cid, &nid);
   });
   if (!seq.ok()) return sendError(w, seq.status());
-  if (!cid.empty()) {
-    Status applied = ctx.executor->applyDisconnect(cid, nid);
-    if (!applied.ok()) spdlog::warn("network disconnect of {}: {}", cid.substr(0, 12), applied.toString());
-  }
   sendJson(w, 200, "");
 }
 

@@ -170,8 +170,29 @@ Status decideCreateNetwork(const v1::State& s, const CreateNetwork& cmd, IdSourc
       if (v.empty() || *end != '\0' || mtu < 68 || mtu > 65535) {
         return InvalidArgument("invalid MTU number: " + v);
       }
-    } else if (k == "com.docker.network.bridge.name" && v.size() > 15) {
-      return InvalidArgument("bridge name " + v + " is too long (15 characters at most)");
+    } else if (k == "com.docker.network.bridge.name") {
+      if (v.empty() || v.size() > 15) {
+        return InvalidArgument("bridge name " + v + " must have 1 to 15 characters");
+      }
+      for (char c : v) {
+        if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+          return InvalidArgument("invalid bridge name " + v);
+        }
+      }
+      // The helper's own devices, and other networks' bridges (dockerd:
+      // "networks have same bridge name").
+      if (v == "uplink" || v == "lo" || v.rfind("ve", 0) == 0 || v.rfind("br-", 0) == 0) {
+        return InvalidArgument("bridge name " + v + " is reserved");
+      }
+      for (const auto& [id, other] : s.networks()) {
+        auto o = other.spec().options().find(k);
+        bool same = o != other.spec().options().end() ? o->second == v
+                                                      : (isDefaultBridge(other) && v == "docker0");
+        if (same) {
+          return Conflict("networks have same bridge name: " + v + " is used by network " +
+                          other.name());
+        }
+      }
     }
   }
 

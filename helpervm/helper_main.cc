@@ -2,7 +2,9 @@
 // outlives it (like the agents): owns the helper network namespace (bridges),
 // the embedded DNS and the published ports. Serves helpervm/helper.proto on a
 // unix socket.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,10 +71,10 @@ Status setUpUplink(int ns_fd, const std::string& ns_path, const std::string& nam
        "RELATED,ESTABLISHED", "-j", "ACCEPT"},
   };
   for (const auto& r : rules) {
-    std::vector<std::string> check = {"iptables", r[0], r[1], "-C"};
+    std::vector<std::string> check = {"iptables", "-w", "5", r[0], r[1], "-C"};
     check.insert(check.end(), r.begin() + 2, r.end());
     if (net::runInNetns(-1, check, "", &out) == 0) continue;
-    std::vector<std::string> add = {"iptables", r[0], r[1], "-I"};
+    std::vector<std::string> add = {"iptables", "-w", "5", r[0], r[1], "-I"};
     add.insert(add.end(), r.begin() + 2, r.end());
     if (net::runInNetns(-1, add, "", &out) != 0) return Internal("host iptables: " + out);
   }
@@ -101,6 +103,14 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l nethelper: %v");
+  // One helper per exec root: a second one (arcad thought the first dead)
+  // leaves at once instead of taking the socket and the namespace over.
+  std::string lock_path = socket_path + ".lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::error("another network helper holds {}", lock_path);
+    return 1;
+  }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(netns_path).parent_path(), ec);
   if (Status st = net::createNetns(netns_path); !st.ok()) {

@@ -71,7 +71,10 @@ HelperService::HelperService(int helper_ns_fd, std::unique_ptr<net::DnsServer> d
 Status HelperService::enableUplink() {
   std::lock_guard<std::mutex> lk(mu_);
   uplink_ = true;
-  rebuildFirewallLocked();
+  if (Status st = rebuildFirewallLocked(); !st.ok()) {
+    uplink_ = false;
+    return st;  // forwarding stays off: fail closed
+  }
   std::string out;
   int rc = net::runInNetns(ns_fd_, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=1"}, "", &out);
   if (rc != 0) return Internal("ip_forward in the helper namespace: " + out);
@@ -84,8 +87,8 @@ Status HelperService::enableUplink() {
   return Status::Ok();
 }
 
-void HelperService::rebuildFirewallLocked() {
-  if (!uplink_) return;
+Status HelperService::rebuildFirewallLocked() {
+  if (!uplink_) return Status::Ok();
   // Forwarding: a network's own traffic (bridged frames pass FORWARD when
   // br_netfilter is loaded), non-internal networks out through the uplink,
   // replies back; nothing between networks. Input from containers: DNS,
@@ -106,8 +109,33 @@ void HelperService::rebuildFirewallLocked() {
   r += "COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
        ":POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o uplink -j MASQUERADE\nCOMMIT\n";
   std::string out;
-  int rc = net::runInNetns(ns_fd_, {"iptables-restore"}, r, &out);
-  if (rc != 0) spdlog::error("helper firewall: iptables-restore failed ({}): {}", rc, out);
+  int rc = net::runInNetns(ns_fd_, {"iptables-restore", "-w", "5"}, r, &out);
+  if (rc == 0) return Status::Ok();
+  // Fail closed: without its rules the namespace must not route at all.
+  std::string ignored;
+  (void)net::runInNetns(ns_fd_, {"sysctl", "-q", "-w", "net.ipv4.ip_forward=0"}, "", &ignored);
+  spdlog::error("helper firewall: iptables-restore failed ({}): {}; forwarding is off", rc, out);
+  return Internal("helper firewall: " + out);
+}
+
+void HelperService::countLocked() {
+  n_networks_ = static_cast<int32_t>(networks_.size());
+  int eps = 0, ports = 0;
+  for (const auto& [c, m] : endpoints_) eps += static_cast<int>(m.size());
+  for (const auto& [c, p] : published_) ports += p.bound.ports_size();
+  n_endpoints_ = eps;
+  n_ports_ = ports;
+}
+
+void HelperService::refreshClientScopesLocked(const std::string& container_id) {
+  auto c = endpoints_.find(container_id);
+  if (c == endpoints_.end()) return;
+  std::vector<std::string> scopes;
+  for (const auto& [nid, ep] : c->second) {
+    auto n = networks_.find(nid);
+    if (n != networks_.end() && n->second.dns()) scopes.push_back(nid);
+  }
+  for (const auto& [nid, ep] : c->second) dns_->setClientScopes(ep.spec.ipv4(), scopes);
 }
 
 HelperService::~HelperService() {
@@ -136,8 +164,6 @@ grpc::Status HelperService::CreateNetwork(grpc::ServerContext*, const v1::Networ
   if (!ipBatch(ns_fd_, "link show " + req->bridge() + "\n", &check)) {
     return fail(grpc::StatusCode::INTERNAL, "creating bridge " + req->bridge() + ": " + out);
   }
-  networks_[req->id()] = *req;
-  rebuildFirewallLocked();
   if (req->dns() && dns_fds_.count(req->id()) == 0) {
     auto fd = net::socketInNetns(ns_fd_, AF_INET, SOCK_DGRAM, 0);
     if (!fd.ok()) return fail(grpc::StatusCode::INTERNAL, "dns socket: " + fd.status().message());
@@ -158,6 +184,11 @@ grpc::Status HelperService::CreateNetwork(grpc::ServerContext*, const v1::Networ
     dns_fds_[req->id()] = *fd;
   }
   if (req->dns()) dns_->setForwarding(req->id(), !req->internal());
+  networks_[req->id()] = *req;
+  countLocked();
+  if (Status fw = rebuildFirewallLocked(); !fw.ok()) {
+    return fail(grpc::StatusCode::INTERNAL, fw.message());
+  }
   spdlog::info("network {} ready on bridge {} ({})", req->id().substr(0, 12), req->bridge(),
                req->subnet());
   return grpc::Status::OK;
@@ -168,16 +199,19 @@ grpc::Status HelperService::DeleteNetwork(grpc::ServerContext*, const v1::Networ
   std::lock_guard<std::mutex> lk(mu_);
   auto it = networks_.find(req->id());
   if (it == networks_.end()) return grpc::Status::OK;
-  for (auto& [cid, eps] : endpoints_) {
-    if (eps.count(req->id())) (void)detachLocked(cid, req->id());
+  std::vector<std::string> attached;  // detachLocked erases from endpoints_
+  for (const auto& [cid, eps] : endpoints_) {
+    if (eps.count(req->id())) attached.push_back(cid);
   }
+  for (const auto& cid : attached) (void)detachLocked(cid, req->id());
   dns_->removeScope(req->id());  // closes the socket
   dns_fds_.erase(req->id());
   record_names_.erase(req->id());
   std::string out;
   ipBatch(ns_fd_, "link del " + it->second.bridge() + "\n", &out, true);
   networks_.erase(it);
-  rebuildFirewallLocked();
+  countLocked();
+  (void)rebuildFirewallLocked();
   return grpc::Status::OK;
 }
 
@@ -216,6 +250,9 @@ grpc::Status HelperService::AttachEndpoint(grpc::ServerContext*, const v1::Endpo
   const std::string peer = peerName(req->container_id(), req->network_id());
   std::string out;
   auto known = endpoints_.find(req->container_id());
+  if (req->fresh() && known != endpoints_.end()) {
+    known->second.erase(req->network_id());  // a stale record of an earlier run
+  }
   bool exists = known != endpoints_.end() && known->second.count(req->network_id());
   // A replay (arcad or the helper restarted) finds the veth already there.
   if (!exists && !req->fresh()) exists = ipBatch(ns_fd_, "link show " + veth + "\n", &out);
@@ -238,7 +275,17 @@ grpc::Status HelperService::AttachEndpoint(grpc::ServerContext*, const v1::Endpo
     std::string script = "link add " + veth + mtu + " type veth peer name " + peer + mtu + "\n";
     script += "link set " + veth + " master " + net->second.bridge() + " up\n";
     script += "link set " + peer + " netns " + req->netns_path() + "\n";
-    if (!ipBatch(ns_fd_, script, &out)) {
+    bool created;
+    if (req->fresh()) {
+      // An earlier run's veth may linger (its namespace is destroyed
+      // asynchronously, or kept alive by a container: joiner): delete it
+      // first. A failed creation shows in the container-side batch below.
+      created = ipBatch(ns_fd_, "link del " + veth + "\n" + script, &out, /*force=*/true) ||
+                out.find("Cannot find device \"" + veth + "\"") != std::string::npos;
+    } else {
+      created = ipBatch(ns_fd_, script, &out);
+    }
+    if (!created) {
       ipBatch(ns_fd_, "link del " + veth + "\n", &links, true);
       close(*cns);
       return fail(grpc::StatusCode::INTERNAL, "veth for " + req->container_id().substr(0, 12) + ": " + out);
@@ -258,6 +305,8 @@ grpc::Status HelperService::AttachEndpoint(grpc::ServerContext*, const v1::Endpo
   }
   endpoints_[req->container_id()][req->network_id()] = {*req, veth};
   refreshRecordsLocked(req->network_id());
+  refreshClientScopesLocked(req->container_id());
+  countLocked();
   if (net->second.dns() && req->dns_names_size() > 0) {
     (void)dns_->setReverse(req->network_id(), req->ipv4(), req->dns_names(0));
   }
@@ -273,9 +322,15 @@ grpc::Status HelperService::detachLocked(const std::string& container_id,
   std::string out;
   if (delete_link) ipBatch(ns_fd_, "link del " + ep->second.veth + "\n", &out, true);
   dns_->removeReverse(network_id, ep->second.spec.ipv4());
+  dns_->setClientScopes(ep->second.spec.ipv4(), {});
   c->second.erase(ep);
-  if (c->second.empty()) endpoints_.erase(c);
+  if (c->second.empty()) {
+    endpoints_.erase(c);
+  } else {
+    refreshClientScopesLocked(container_id);
+  }
   refreshRecordsLocked(network_id);
+  countLocked();
   return grpc::Status::OK;
 }
 
@@ -346,11 +401,13 @@ grpc::Status HelperService::PublishPorts(grpc::ServerContext*, const v1::Publish
   }
   *reply = pub.bound;
   published_[req->container_id()] = std::move(pub);
+  countLocked();
   return grpc::Status::OK;
 }
 
 void HelperService::unpublishLocked(const std::string& container_id) {
   published_.erase(container_id);  // PortProxy's destructor stops it
+  countLocked();
 }
 
 grpc::Status HelperService::UnpublishPorts(grpc::ServerContext*, const v1::ContainerRef* req,
@@ -376,15 +433,11 @@ grpc::Status HelperService::ReleaseContainer(grpc::ServerContext*, const v1::Con
 }
 
 grpc::Status HelperService::Health(grpc::ServerContext*, const v1::Empty*, v1::HealthReply* reply) {
-  std::lock_guard<std::mutex> lk(mu_);
   reply->set_pid(getpid());
   reply->set_started_ns(started_ns_);
-  reply->set_networks(static_cast<int32_t>(networks_.size()));
-  int eps = 0, ports = 0;
-  for (const auto& [c, m] : endpoints_) eps += static_cast<int>(m.size());
-  for (const auto& [c, p] : published_) ports += p.bound.ports_size();
-  reply->set_endpoints(eps);
-  reply->set_ports(ports);
+  reply->set_networks(n_networks_);
+  reply->set_endpoints(n_endpoints_);
+  reply->set_ports(n_ports_);
   return grpc::Status::OK;
 }
 

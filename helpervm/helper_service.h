@@ -5,6 +5,7 @@
 // Every operation is idempotent, so arcad can replay its State into it.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,8 +57,13 @@ class HelperService final : public v1::NetHelper::Service {
   void unpublishLocked(const std::string& container_id);
   void refreshRecordsLocked(const std::string& network_id);
   // The helper namespace's iptables rules for the current networks.
-  void rebuildFirewallLocked();
+  Status rebuildFirewallLocked();
+  // Tells the DNS which networks each address of `container_id` may resolve.
+  void refreshClientScopesLocked(const std::string& container_id);
   bool uplink_ = false;
+  // Health answers without mu_ (a busy helper must not look dead).
+  std::atomic<int32_t> n_networks_{0}, n_endpoints_{0}, n_ports_{0};
+  void countLocked();
 
   int ns_fd_;
   std::unique_ptr<net::DnsServer> dns_;

@@ -105,7 +105,15 @@ Status NetworkPlane::spawnHelper() {
   return Status::Ok();
 }
 
+void NetworkPlane::resyncIfNeeded() {
+  if (need_resync_.exchange(false)) {
+    spdlog::warn("network helper replaced: replaying networks, endpoints and ports");
+    resync();
+  }
+}
+
 Status NetworkPlane::ensureHelper() {
+  std::lock_guard<std::mutex> serial(ensure_mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (attempt == 0 && access(socket_.c_str(), F_OK) != 0) {
       spdlog::info("starting the network helper");
@@ -119,7 +127,7 @@ Status NetworkPlane::ensureHelper() {
     auto s = stub();
     for (int i = 0; i < 100; ++i) {
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(attempt ? 200 : 300));
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(attempt ? 200 : 2000));
       if (attempt) ctx.set_wait_for_ready(true);
       v1::Empty req;
       v1::HealthReply reply;
@@ -127,11 +135,18 @@ Status NetworkPlane::ensureHelper() {
       if (st.ok()) {
         std::lock_guard<std::mutex> lk(mu_);
         if (helper_pid_ != reply.pid()) {
-          if (helper_pid_ != 0) spdlog::warn("network helper restarted (pid {})", reply.pid());
+          if (helper_pid_ != 0) {
+            spdlog::warn("network helper restarted (pid {})", reply.pid());
+            need_resync_ = true;
+          }
           helper_pid_ = reply.pid();
           ready_networks_.clear();
         }
         return Status::Ok();
+      }
+      // A busy helper is slow, not dead: only a refused connection starts one.
+      if (attempt == 0 && st.error_code() != grpc::StatusCode::UNAVAILABLE) {
+        return Unavailable("the network helper does not answer: " + st.error_message());
       }
       if (attempt == 0) break;  // none running: start one
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -244,6 +259,7 @@ Status NetworkPlane::setUp(const runtime::ContainerNetworkPlan& plan, std::strin
                            std::vector<arca::v1::PortBinding>* ports) {
   if (plan.mode != runtime::ContainerNetworkPlan::Mode::kBridge) return Status::Ok();
   ARCA_RETURN_IF_ERROR(ensureHelper());
+  resyncIfNeeded();
   const std::string path = netnsPath(plan.id);
   bool fresh = access(path.c_str(), F_OK) != 0;  // a replay finds it (and its veths) there
   ARCA_RETURN_IF_ERROR(net::createNetns(path));
@@ -275,6 +291,7 @@ void NetworkPlane::tearDown(const std::string& id) {
 
 Status NetworkPlane::connect(const std::string& id, const runtime::EndpointPlan& ep) {
   ARCA_RETURN_IF_ERROR(ensureHelper());
+  resyncIfNeeded();
   return attach(id, ep, "", false);
 }
 

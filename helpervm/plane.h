@@ -3,6 +3,7 @@
 // implements the executor's NetworkAttacher over the helper's gRPC API.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -58,6 +59,9 @@ class NetworkPlane final : public runtime::NetworkAttacher {
   std::shared_ptr<grpc::Channel> channel_;
   std::set<std::string> ready_networks_;  // created in this helper
   int32_t helper_pid_ = 0;
+  std::mutex ensure_mu_;                     // one ensureHelper() at a time
+  std::atomic<bool> need_resync_{false};     // the helper was replaced: replay State
+  void resyncIfNeeded();
 };
 
 }  // namespace arca::helper

@@ -408,6 +408,9 @@ struct DnsServer::Impl {
 
   std::mutex mu;  // guards everything up to `running`
   std::unordered_map<std::string, Scope> scopes;
+  // A client on several networks resolves the names of all of them, whichever
+  // gateway it asks (dockerd's resolver answers per container, too).
+  std::unordered_map<uint32_t, std::vector<std::string>> client_scopes;
   std::vector<Upstream> upstreams;
   std::vector<Command> commands;
   bool stopping = false;
@@ -568,7 +571,22 @@ struct DnsServer::Impl {
       auto sit = scopes.find(sock.scope);
       Scope* scope = sit == scopes.end() ? nullptr : &sit->second;
       const DnsQuestion& question = q->question;
-      if (scope && question.qclass == kDnsClassIn) {
+      // The socket's scope first, then the client's other networks.
+      std::vector<Scope*> search;
+      if (scope) search.push_back(scope);
+      if (from.ss_family == AF_INET) {
+        uint32_t cip = ntohl(reinterpret_cast<const sockaddr_in&>(from).sin_addr.s_addr);
+        if (auto cit = client_scopes.find(cip); cit != client_scopes.end()) {
+          for (const auto& extra : cit->second) {
+            auto x = scopes.find(extra);
+            if (x != scopes.end() && &x->second != scope) search.push_back(&x->second);
+          }
+        }
+      }
+      for (Scope* candidate : search) {
+        if (!answer.empty()) break;
+        scope = candidate;
+        if (question.qclass != kDnsClassIn) break;
         if (auto nit = scope->names.find(canonicalDnsName(question.name));
             nit != scope->names.end()) {
           Name& name = nit->second;
@@ -588,6 +606,7 @@ struct DnsServer::Impl {
           }
         }
       }
+      scope = sit == scopes.end() ? nullptr : &sit->second;  // forwarding: the socket's network
       if (answer.empty()) {
         forward = (!scope || scope->forwarding) && !upstreams.empty();
         if (forward) ups = upstreams;
@@ -797,6 +816,17 @@ void DnsServer::removeReverse(std::string_view scope, std::string_view ipv4) {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->scopes.find(std::string(scope));
   if (it != impl_->scopes.end()) it->second.reverse.erase(*ip);
+}
+
+void DnsServer::setClientScopes(std::string_view ipv4, const std::vector<std::string>& scopes) {
+  auto ip = parseIpv4(ipv4);
+  if (!ip.ok()) return;
+  std::lock_guard lock(impl_->mu);
+  if (scopes.empty()) {
+    impl_->client_scopes.erase(*ip);
+  } else {
+    impl_->client_scopes[*ip] = scopes;
+  }
 }
 
 void DnsServer::setForwarding(std::string_view scope, bool enabled) {

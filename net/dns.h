@@ -171,6 +171,10 @@ class DnsServer {
   void removeReverse(std::string_view scope, std::string_view ipv4);
   // Forwarding of unknown names for `scope` (on by default; off for internal networks).
   void setForwarding(std::string_view scope, bool enabled);
+  // Queries from `ipv4` (a container's address on some network) also search
+  // these scopes after the socket's own: a container on several networks
+  // resolves the names of all of them. An empty list forgets the client.
+  void setClientScopes(std::string_view ipv4, const std::vector<std::string>& scopes);
   // Drops the scope's records, reverse map and setting, and closes its sockets.
   void removeScope(std::string_view scope);
   // Replaces the upstream list (same forms as DnsServerOptions::upstreams).

@@ -67,10 +67,8 @@ ContainerNetworkPlan planContainerNetwork(const v1::State& s, const v1::Containe
     EndpointPlan ep = planEndpointOf(s, c, nid, !route_given);
     if (ep.network_id.empty()) continue;
     if (ep.default_route) route_given = true;
-    if (ep.dns && std::find(plan.nameservers.begin(), plan.nameservers.end(), ep.gateway) ==
-                      plan.nameservers.end()) {
-      plan.nameservers.push_back(ep.gateway);
-    }
+    // One embedded DNS answers for all of the container's networks.
+    if (ep.dns && plan.nameservers.empty()) plan.nameservers.push_back(ep.gateway);
     plan.endpoints.push_back(std::move(ep));
   }
   if (!plan.endpoints.empty()) {

@@ -112,6 +112,34 @@ class Network(unittest.TestCase):
         # Inspect shows DNSNames and Aliases as dockerd 1.51 does.
         self.d("network", "rm", "dns1", "dns2")
 
+    def test_container_on_two_networks_resolves_both(self):
+        def cleanup():
+            self.d("rm", "-f", "db2", "ui2", "api2", "late2", check=False)
+            self.d("network", "rm", "front", "back", "late", check=False)
+        self.addCleanup(cleanup)
+        self.d("network", "create", "front")
+        self.d("network", "create", "back")
+        self.d("run", "-d", "--name", "db2", "--network", "back", "busybox", "sleep", "1000")
+        self.d("run", "-d", "--name", "ui2", "--network", "front", "busybox", "sleep", "1000")
+        self.d("create", "--name", "api2", "--network", "front", "busybox", "sleep", "1000")
+        self.d("network", "connect", "back", "api2")
+        self.d("start", "api2")
+        resolv = self.d("exec", "api2", "cat", "/etc/resolv.conf").stdout
+        self.assertEqual(len([l for l in resolv.splitlines() if l.startswith("nameserver")]), 1)
+        ip = lambda c, n: json.loads(self.d("inspect", c).stdout)[0]["NetworkSettings"]["Networks"][n]["IPAddress"]
+        for name, net in (("db2", "back"), ("ui2", "front")):
+            r = self.d("exec", "api2", "nslookup", name)
+            self.assertIn("Address: " + ip(name, net), r.stdout, name)
+        # connected while running: the new network's names resolve too
+        self.d("network", "create", "late")
+        self.d("run", "-d", "--name", "late2", "--network", "late", "busybox", "sleep", "1000")
+        self.d("network", "connect", "late", "api2")
+        r = self.d("exec", "api2", "nslookup", "late2")
+        self.assertIn("Address: " + ip("late2", "late"), r.stdout)
+        # ...but only for the container on those networks (db2 asks upstream)
+        r = self.d("exec", "db2", "nslookup", "ui2", check=False)
+        self.assertNotIn(ip("ui2", "front"), r.stdout)
+
     def test_internal_network_answers_local_names_only(self):
         self.d("network", "create", "--internal", "priv")
         self.d("run", "-d", "--name", "isrv", "--network", "priv", "busybox", "sleep", "1000")

@@ -112,6 +112,20 @@ TEST(NetworkCommands, CreateChoosesDockerPoolsAndRefusesOverlapsAndDuplicates) {
   engine::CreateNetwork pre;
   pre.name = "bridge";
   EXPECT_EQ(engine::decideCreateNetwork(f.s, pre, f.ids, &f.evs, &id).code(), Code::kPermissionDenied);
+  // Bridge names: dockerd's "same bridge name" conflict; the helper's devices are reserved.
+  engine::CreateNetwork bn;
+  bn.name = "bn";
+  bn.options["com.docker.network.bridge.name"] = "docker0";
+  EXPECT_EQ(engine::decideCreateNetwork(f.s, bn, f.ids, &f.evs, &id).code(), Code::kConflict);
+  bn.options["com.docker.network.bridge.name"] = "uplink";
+  EXPECT_EQ(engine::decideCreateNetwork(f.s, bn, f.ids, &f.evs, &id).code(), Code::kInvalidArgument);
+  bn.options["com.docker.network.bridge.name"] = "a b;";
+  EXPECT_EQ(engine::decideCreateNetwork(f.s, bn, f.ids, &f.evs, &id).code(), Code::kInvalidArgument);
+  bn.options["com.docker.network.bridge.name"] = "mybr0";
+  ASSERT_TRUE(engine::decideCreateNetwork(f.s, bn, f.ids, &f.evs, &id).ok());
+  apply(f.s, f.evs);
+  bn.name = "bn2";
+  EXPECT_EQ(engine::decideCreateNetwork(f.s, bn, f.ids, &f.evs, &id).code(), Code::kConflict);
   EXPECT_TRUE(f.evs.empty());
 }
 

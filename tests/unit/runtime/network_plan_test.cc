@@ -68,7 +68,7 @@ TEST(NetworkPlan, PrimaryFirstRoutesDnsHostsAndPorts) {
   EXPECT_FALSE(plan.endpoints[1].default_route);  // internal
   EXPECT_EQ(plan.endpoints[0].dns_names, (std::vector<std::string>{"web", "www", cid.substr(0, 12)}));
   EXPECT_EQ(plan.hosts_entries, (std::vector<std::string>{plan.endpoints[0].ipv4 + "\th"}));
-  EXPECT_EQ(plan.nameservers.size(), 2u);  // both gateways (user networks)
+  EXPECT_EQ(plan.nameservers, (std::vector<std::string>{plan.endpoints[0].gateway}));
   ASSERT_EQ(plan.ports.size(), 2u);
   EXPECT_EQ(plan.ports[0].host_port_lo, 8000);
   EXPECT_EQ(plan.ports[0].host_port_hi, 8010);
