@@ -70,6 +70,8 @@ void registerSystemRoutes(Router& r, ApiContext& ctx);
 void registerContainerRoutes(Router& r, ApiContext& ctx);
 // /networks (issue #5): api/network_handlers.cc.
 void registerNetworkRoutes(Router& r, ApiContext& ctx);
+// /volumes (issue #6): api/volume_handlers.cc.
+void registerVolumeRoutes(Router& r, ApiContext& ctx);
 // attach, resize, exec create/start/resize/inspect (api/attach_exec.cc).
 void registerAttachExecRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);

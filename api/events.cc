@@ -65,6 +65,8 @@ bool EventFilters::matches(const DockerEvent& e) const {
           any = e.id == v || e.id == "sha256:" + v ||
                 (nm != e.attributes.end() && image::familiarString(nm->second) == vf);
         }
+      } else if (key == "volume") {
+        any = e.type == "volume" && e.id == v;
       } else if (key == "network") {
         auto n = e.attributes.find("name");
         any = e.type == "network" &&
@@ -231,6 +233,13 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
     case v1::Event::kNetworkRemoved:
       networkEvent(out, "destroy", e.network_removed().id(), t);
       networks_.erase(e.network_removed().id());
+      break;
+    case v1::Event::kVolumeCreated:  // issue #6
+      out.push_back({"volume", "create", e.volume_created().name(), "",
+                     {{"driver", e.volume_created().driver()}}, t});
+      break;
+    case v1::Event::kVolumeRemoved:
+      out.push_back({"volume", "destroy", e.volume_removed().name(), "", {{"driver", "local"}}, t});
       break;
     case v1::Event::kNetworkConnected:
       networkEvent(out, "connect", e.network_connected().endpoint().network_id(), t,

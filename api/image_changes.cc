@@ -5,6 +5,8 @@
 // variables from the Env as it stands before each instruction.
 #include "api/image_changes.h"
 
+#include "api/mount_config.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -579,30 +581,9 @@ StatusOr<std::vector<std::string>> exposedPorts(const std::string& raw) {
   return out;
 }
 
-// Go's path.Clean for an absolute path.
+// Go's path.Clean for an absolute path (api/mount_config.h).
 std::string cleanAbs(const std::string& p) {
-  std::vector<std::string> parts;
-  for (const auto& seg : [&] {
-         std::vector<std::string> v;
-         size_t s = 0;
-         while (s <= p.size()) {
-           size_t e = p.find('/', s);
-           if (e == std::string::npos) e = p.size();
-           v.push_back(p.substr(s, e - s));
-           s = e + 1;
-         }
-         return v;
-       }()) {
-    if (seg.empty() || seg == ".") continue;
-    if (seg == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(seg);
-  }
-  std::string out;
-  for (const auto& s : parts) out += "/" + s;
-  return out.empty() ? "/" : out;
+  return cleanAbsolutePath(!p.empty() && p[0] == '/' ? p : "/" + p);
 }
 
 // The config, edited through a few typed accessors.

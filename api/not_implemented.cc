@@ -16,11 +16,7 @@ const Pending kPending[] = {
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},
       {"POST", "/build", "ImageBuild", "#7"},
       {"POST", "/build/prune", "BuildPrune", "#7"},
-      {"GET", "/volumes", "VolumeList", "#6"},
-      {"POST", "/volumes/create", "VolumeCreate", "#6"},
       {"PUT", "/volumes/{name}", "VolumeUpdate", "#6"},
-      {"DELETE", "/volumes/{name}", "VolumeDelete", "#6"},
-      {"POST", "/volumes/prune", "VolumePrune", "#6"},
       {"GET", "/plugins/privileges", "GetPluginPrivileges", "(no issue yet)"},
       {"POST", "/plugins/pull", "PluginPull", "(no issue yet)"},
       {"DELETE", "/plugins/{name}", "PluginDelete", "(no issue yet)"},
@@ -81,14 +77,11 @@ void registerNotImplementedRoutes(Router& r) {
       sendError(w, NotImplemented(msg));
     });
   }
-  // No plugins or volumes exist yet: lookups are clean 404s, so
+  // No plugins exist yet: lookups are clean 404s, so
   // that untyped `docker inspect` moves on to "No such object".
   r.add("GET", "/plugins", [](Request&, ResponseWriter& w) { sendJson(w, 200, "[]\n"); });
   r.add("GET", "/plugins/{name}/json", [](Request& q, ResponseWriter& w) {
     sendError(w, NotFound("plugin \"" + q.params["name"] + "\" not found"));
-  });
-  r.add("GET", "/volumes/{name}", [](Request& q, ResponseWriter& w) {
-    sendError(w, NotFound("get " + q.params["name"] + ": no such volume"));
   });
 }
 

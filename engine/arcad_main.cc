@@ -365,6 +365,7 @@ int main(int argc, char** argv) {
   api::registerSystemRoutes(router, ctx);
   api::registerContainerRoutes(router, ctx);
   api::registerNetworkRoutes(router, ctx);
+  api::registerVolumeRoutes(router, ctx);
   api::registerAttachExecRoutes(router, ctx);
   api::registerContainerUpdateRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);

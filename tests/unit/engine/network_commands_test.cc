@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/support/fixed_ids.h"
+#include "tests/unit/support/fold.h"
 
 #include "engine/commands.h"
 #include "reducers/reduce.h"
@@ -13,16 +14,7 @@ namespace {
 
 using Ids = testing::FixedIds;
 
-void apply(v1::State& s, std::vector<v1::Event>& evs) {
-  for (auto& e : evs) {
-    v1::Envelope env;
-    env.set_seq(s.seq() + 1);
-    env.set_time_ns(static_cast<int64_t>(s.seq() + 1));
-    *env.mutable_event() = e;
-    reducers::reduce(s, env);
-  }
-  evs.clear();
-}
+using testing::apply;
 
 struct Fixture {
   v1::State s;

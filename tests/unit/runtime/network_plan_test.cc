@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/support/fixed_ids.h"
+#include "tests/unit/support/fold.h"
 
 #include "engine/commands.h"
 #include "engine/network_commands.h"
@@ -13,15 +14,7 @@ namespace {
 
 using Ids = testing::FixedIds;
 
-void apply(v1::State& s, std::vector<v1::Event>& evs) {
-  for (auto& e : evs) {
-    v1::Envelope env;
-    env.set_seq(s.seq() + 1);
-    *env.mutable_event() = e;
-    reducers::reduce(s, env);
-  }
-  evs.clear();
-}
+using testing::apply;
 
 TEST(NetworkPlan, PrimaryFirstRoutesDnsHostsAndPorts) {
   v1::State s;
