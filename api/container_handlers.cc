@@ -606,32 +606,16 @@ void deleteContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 // POST /containers/prune: every stopped container (created, exited, dead)
 // the filters (until, label, label!) select, removed as `docker rm` would.
 void pruneContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
-  std::map<std::string, std::vector<std::string>> f;
-  if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
-    return sendError(w, InvalidArgument("invalid filter"));
-  }
-  for (const auto& [k, v] : f) {
-    if (k != "until" && k != "label" && k != "label!") {
-      return sendError(w, InvalidArgument("invalid filter '" + k + "'"));
-    }
-  }
-  const int64_t now = ctx.engine->clock()->nowNs();
-  int64_t until = 0;
-  for (const auto& u : f["until"]) {
-    if (!parseTimestampOrDuration(u, now, &until)) {
-      return sendError(w, InvalidArgument("invalid filter 'until=" + u + "'"));
-    }
-  }
+  auto f = parsePruneFilters(req.queryParam("filters").value_or(""), ctx.engine->clock()->nowNs());
+  if (!f.ok()) return sendError(w, f.status());
   std::vector<std::string> victims;
   ctx.engine->read([&](const v1::State& s) {
     for (const auto& [id, c] : s.containers()) {
       const std::string& st = c.status();
       if (st != "created" && st != "exited" && st != "dead") continue;
       if (c.start_pending()) continue;
-      if (until && c.created_ns() >= until) continue;
       std::map<std::string, std::string> labels(c.config().labels().begin(), c.config().labels().end());
-      if (!labelsMatchAll(labels, f["label"])) continue;
-      if (!f["label!"].empty() && labelsMatchAll(labels, f["label!"])) continue;
+      if (!f->selects(c.created_ns(), labels)) continue;
       victims.push_back(id);
     }
     return 0;

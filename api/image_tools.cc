@@ -183,6 +183,32 @@ StatusOr<PruneOptions> pruneOptions(const std::map<std::string, std::vector<std:
   return o;
 }
 
+StatusOr<PruneFilters> parsePruneFilters(const std::string& raw, int64_t now_ns) {
+  std::map<std::string, std::vector<std::string>> f;
+  if (!parseFilters(raw, &f)) return InvalidArgument("invalid filter");
+  for (const auto& [k, v] : f) {
+    if (k != "until" && k != "label" && k != "label!") {
+      return InvalidArgument("invalid filter '" + k + "'");
+    }
+  }
+  PruneFilters out;
+  for (const auto& u : f["until"]) {
+    if (!parseTimestampOrDuration(u, now_ns, &out.until_ns)) {
+      return InvalidArgument("invalid filter 'until=" + u + "'");
+    }
+  }
+  out.labels = f["label"];
+  out.not_labels = f["label!"];
+  return out;
+}
+
+bool PruneFilters::selects(int64_t created_ns,
+                           const std::map<std::string, std::string>& object_labels) const {
+  if (until_ns && created_ns >= until_ns) return false;
+  if (!labelsMatchAll(object_labels, labels)) return false;
+  return not_labels.empty() || !labelsMatchAll(object_labels, not_labels);
+}
+
 PruneOutcome decideImagePrune(const v1::State& s, const PruneOptions& o, const LayerSizes& sizes,
                               std::vector<v1::Event>* out) {
   std::set<std::string> used;

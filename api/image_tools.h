@@ -28,6 +28,16 @@ std::map<std::string, std::string> imageLabels(const v1::ImageRecord& r);
 bool labelsMatchAll(const std::map<std::string, std::string>& labels,
                     const std::vector<std::string>& filters);
 
+// The filters of POST /containers/prune and /networks/prune (until, label,
+// label!), checked with dockerd's texts.
+struct PruneFilters {
+  int64_t until_ns = 0;  // 0: no until
+  std::vector<std::string> labels, not_labels;
+  // True when an object created at `created_ns` with `labels` is pruned.
+  bool selects(int64_t created_ns, const std::map<std::string, std::string>& labels) const;
+};
+StatusOr<PruneFilters> parsePruneFilters(const std::string& raw, int64_t now_ns);
+
 // moby's RepoTagReference: `repo` (+ `tag`, else "latest") as a fully
 // qualified tag; "" when `repo` is empty. A digest reference is refused
 // with InvalidArgument(digest_error).

@@ -29,13 +29,6 @@ bool labelsOk(const v1::Network& n, const std::vector<std::string>& want) {
   return labelsMatchAll(labels, want);
 }
 
-bool networkInUse(const v1::State& s, const std::string& id) {
-  for (const auto& [cid, c] : s.containers()) {
-    if (c.endpoints().count(id)) return true;
-  }
-  return false;
-}
-
 void listNetworks(ApiContext& ctx, Request& req, ResponseWriter& w) {
   std::map<std::string, std::vector<std::string>> f;
   if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
@@ -73,7 +66,7 @@ void listNetworks(ApiContext& ctx, Request& req, ResponseWriter& w) {
             return (v == "builtin") == engine::predefinedNetwork(n);
           })) continue;
       if (!anyOf("dangling", [&](const std::string& v) {
-            bool dangling = !networkInUse(s, id) && !engine::predefinedNetwork(n);
+            bool dangling = !engine::networkInUse(s, id) && !engine::predefinedNetwork(n);
             return (v == "true" || v == "1") == dangling;
           })) continue;
       if (!labelsOk(n, f["label"])) continue;
@@ -244,30 +237,13 @@ void disconnectNetwork(ApiContext& ctx, Request& req, ResponseWriter& w) {
 }
 
 void pruneNetworks(ApiContext& ctx, Request& req, ResponseWriter& w) {
-  std::map<std::string, std::vector<std::string>> f;
-  if (!parseFilters(req.queryParam("filters").value_or(""), &f)) {
-    return sendError(w, InvalidArgument("invalid filter"));
-  }
-  for (const auto& [k, v] : f) {
-    if (k != "until" && k != "label" && k != "label!") {
-      return sendError(w, InvalidArgument("invalid filter '" + k + "'"));
-    }
-  }
-  const int64_t now = ctx.engine->clock()->nowNs();
-  int64_t until = 0;
-  for (const auto& u : f["until"]) {
-    if (!parseTimestampOrDuration(u, now, &until)) {
-      return sendError(w, InvalidArgument("invalid filter 'until=" + u + "'"));
-    }
-  }
+  auto f = parsePruneFilters(req.queryParam("filters").value_or(""), ctx.engine->clock()->nowNs());
+  if (!f.ok()) return sendError(w, f.status());
   std::vector<std::string> names;
   std::vector<std::string> removed_ids;
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     auto ids = engine::pruneableNetworks(s, [&](const v1::Network& n) {
-      if (until && n.created_ns() >= until) return true;
-      if (!labelsOk(n, f["label"])) return true;
-      if (!f["label!"].empty() && labelsOk(n, f["label!"])) return true;
-      return false;
+      return !f->selects(n.created_ns(), {n.labels().begin(), n.labels().end()});
     });
     for (const auto& id : ids) {
       v1::Event e;

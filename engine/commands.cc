@@ -192,7 +192,7 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
     if (!n.ok()) continue;  // dockerd accepts it here and fails the start (404)
     if (std::find(seen.begin(), seen.end(), (*n)->id()) != seen.end()) continue;
     seen.push_back((*n)->id());
-    auto ep = planEndpoint(s, **n, name, req, ids);
+    auto ep = planEndpoint(s, **n, req, ids);
     if (!ep.ok()) return ep.status();
     v1::Event c;
     c.mutable_network_connected()->set_container_id(id);
@@ -231,7 +231,7 @@ Status decideStart(const v1::State& s, const std::string& ref, bool restart,
         std::string newName(const std::function<bool(const std::string&)>&) override { return id_; }
         std::string id_;
       } derived((*c)->id());
-      auto ep = planEndpoint(s, **n, (*c)->name(), {}, ids ? *ids : derived);
+      auto ep = planEndpoint(s, **n, {}, ids ? *ids : derived);
       if (!ep.ok()) return ep.status();
       v1::Event j;
       j.mutable_network_connected()->set_container_id(*id);

@@ -35,13 +35,6 @@ std::vector<net::Ipv4Net> subnetsInUse(const v1::State& s) {
   return used;
 }
 
-bool usesNetwork(const v1::State& s, const std::string& network_id) {
-  for (const auto& [cid, c] : s.containers()) {
-    if (c.endpoints().count(network_id) > 0) return true;
-  }
-  return false;
-}
-
 bool nameTaken(const v1::State& s, const std::string& name) {
   for (const auto& [id, n] : s.networks()) {
     if (n.name() == name) return true;
@@ -50,6 +43,13 @@ bool nameTaken(const v1::State& s, const std::string& name) {
 }
 
 }  // namespace
+
+bool networkInUse(const v1::State& s, const std::string& network_id) {
+  for (const auto& [cid, c] : s.containers()) {
+    if (c.endpoints().count(network_id) > 0) return true;
+  }
+  return false;
+}
 
 bool predefinedNetwork(const v1::Network& n) {
   return n.name() == "bridge" || n.name() == "host" || n.name() == "none";
@@ -282,7 +282,7 @@ Status decideRemoveNetwork(const v1::State& s, const std::string& ref, std::vect
   if (predefinedNetwork(net)) {
     return PermissionDenied(net.name() + " is a pre-defined network and cannot be removed");
   }
-  if (usesNetwork(s, net.id())) {
+  if (networkInUse(s, net.id())) {
     return Conflict("error while removing network: network " + net.name() + " id " + net.id() +
                     " has active endpoints");
   }
@@ -294,7 +294,6 @@ Status decideRemoveNetwork(const v1::State& s, const std::string& ref, std::vect
 }
 
 StatusOr<v1::EndpointSettings> planEndpoint(const v1::State& s, const v1::Network& n,
-                                            const std::string& container_name,
                                             const EndpointRequest& req, IdSource& ids,
                                             const std::vector<std::string>& also_taken) {
   if (n.driver() == "host" || n.driver() == "null") {
@@ -365,7 +364,6 @@ StatusOr<v1::EndpointSettings> planEndpoint(const v1::State& s, const v1::Networ
     ep.set_mac_address(net::macFromIpv4(addr));
   }
   ep.set_endpoint_id(ids.newId());
-  (void)container_name;
   return ep;
 }
 
@@ -396,7 +394,7 @@ Status decideConnect(const v1::State& s, const std::string& network_ref,
     return PermissionDenied("endpoint with name " + ct.name() + " already exists in network " +
                             net.name());
   }
-  auto ep = planEndpoint(s, net, ct.name(), req, ids);
+  auto ep = planEndpoint(s, net, req, ids);
   if (!ep.ok()) return ep.status();
   v1::Event e;
   auto* ev = e.mutable_network_connected();
@@ -444,7 +442,7 @@ std::vector<std::string> pruneableNetworks(const v1::State& s,
                                            const std::function<bool(const v1::Network&)>& keep) {
   std::vector<std::string> ids;
   for (const auto& [id, n] : s.networks()) {
-    if (predefinedNetwork(n) || usesNetwork(s, id)) continue;
+    if (predefinedNetwork(n) || networkInUse(s, id)) continue;
     if (keep && keep(n)) continue;
     ids.push_back(id);
   }

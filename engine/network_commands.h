@@ -61,11 +61,10 @@ Status decideCreateNetwork(const v1::State& s, const CreateNetwork& cmd, IdSourc
 Status decideRemoveNetwork(const v1::State& s, const std::string& ref,
                            std::vector<v1::Event>* out, std::string* id);
 
-// Plans an endpoint of container `container_id` (named `container_name`) on
-// network `n`: the address (static or the pool's first free one, skipping
-// `also_taken`), the MAC, a new endpoint id. Docker's errors.
+// Plans an endpoint on network `n` for what `req` asks: the address (static
+// or the pool's first free one, skipping `also_taken`), the MAC, a new
+// endpoint id. Docker's errors.
 StatusOr<v1::EndpointSettings> planEndpoint(const v1::State& s, const v1::Network& n,
-                                            const std::string& container_name,
                                             const EndpointRequest& req, IdSource& ids,
                                             const std::vector<std::string>& also_taken = {});
 
@@ -83,6 +82,9 @@ Status decideDisconnect(const v1::State& s, const std::string& network_ref,
 // Networks no container uses, except the predefined ones, passing `keep`.
 std::vector<std::string> pruneableNetworks(const v1::State& s,
                                            const std::function<bool(const v1::Network&)>& keep);
+
+// True while any container (running or not) is connected to the network.
+bool networkInUse(const v1::State& s, const std::string& network_id);
 
 // True for bridge, host and none.
 bool predefinedNetwork(const v1::Network& n);

@@ -318,11 +318,7 @@ void NetworkPlane::removeNetwork(const std::string& network_id) {
 }
 
 void NetworkPlane::resync() {
-  struct Running {
-    runtime::ContainerNetworkPlan plan;
-    std::vector<arca::v1::PortBinding> ports;
-  };
-  std::vector<Running> running;
+  std::vector<runtime::ContainerNetworkPlan> running;
   std::vector<std::string> nets;
   engine_->read([&](const arca::v1::State& s) {
     for (const auto& [id, n] : s.networks()) {
@@ -332,17 +328,16 @@ void NetworkPlane::resync() {
       if (c.status() != "running" && !c.paused()) continue;
       auto plan = runtime::planContainerNetwork(s, c);
       if (plan.mode != runtime::ContainerNetworkPlan::Mode::kBridge) continue;
-      Running r{plan, {c.ports().begin(), c.ports().end()}};
       // Republish on the ports recorded at start.
-      r.plan.ports.clear();
+      plan.ports.clear();
       for (const auto& b : c.ports()) {
         runtime::PortPlan p;
         p.container_port = b.container_port();
         p.host_ip = b.host_ip() == "0.0.0.0" ? "" : b.host_ip();
         p.host_port_lo = p.host_port_hi = atoi(b.host_port().c_str());
-        r.plan.ports.push_back(p);
+        plan.ports.push_back(p);
       }
-      running.push_back(std::move(r));
+      running.push_back(std::move(plan));
     }
     return 0;
   });
@@ -350,11 +345,11 @@ void NetworkPlane::resync() {
     Status st = ensureNetwork(id);
     if (!st.ok()) spdlog::warn("network {}: {}", id.substr(0, 12), st.toString());
   }
-  for (auto& r : running) {
+  for (const auto& plan : running) {
     std::string path;
     std::vector<arca::v1::PortBinding> ports;
-    Status st = setUp(r.plan, &path, &ports);
-    if (!st.ok()) spdlog::warn("networking of {}: {}", r.plan.id.substr(0, 12), st.toString());
+    Status st = setUp(plan, &path, &ports);
+    if (!st.ok()) spdlog::warn("networking of {}: {}", plan.id.substr(0, 12), st.toString());
   }
 }
 
