@@ -12,6 +12,7 @@
 #include "runtime/container_archive.h"
 #include "runtime/executor.h"
 #include "runtime/network_attacher.h"
+#include "runtime/volumes.h"
 #include "runtime/image/image_store.h"
 #include "runtime/registry/client.h"
 
@@ -27,6 +28,7 @@ struct ApiContext {
   runtime::SandboxDriver* driver = nullptr;  // the executor's sandbox driver
   class HealthMonitor* health = nullptr;      // health checks (api/health.h)
   runtime::NetworkAttacher* network = nullptr;  // issue #5: the network plane (may be null)
+  runtime::LocalVolumes* volumes = nullptr;     // issue #6: volume data (<data-root>/volumes)
   std::string data_root;
   std::string exec_root;
   std::string runtime_name = "runc";

@@ -1,9 +1,11 @@
 #include "api/container_config.h"
 
+#include <algorithm>
 #include <set>
 
 #include "api/container_resources.h"
 #include "api/json.h"
+#include "api/mount_config.h"
 #include "api/network_config.h"
 #include "engine/log_options.h"
 #include "engine/restart_policy.h"
@@ -97,8 +99,20 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
     for (const auto& m : ep->value.GetObject()) c.add_exposed_ports(m.name.GetString());
   }
   auto vol = d.FindMember("Volumes");
-  if (vol != d.MemberEnd() && nonDefault(vol->value)) {
-    return InvalidArgument("Volumes are not supported yet by arca (see docs/LIMITATIONS.md)");
+  if (vol != d.MemberEnd() && vol->value.IsObject()) {
+    // issue #6: anonymous volumes (`-v /path`); the image's are merged later.
+    for (const auto& m : vol->value.GetObject()) {
+      std::string path = m.name.GetString();
+      if (path.empty() || path[0] != '/') {
+        return InvalidArgument("invalid mount config for type \"volume\": invalid mount path: '" +
+                               path + "' mount path must be absolute");
+      }
+      std::string clean = cleanAbsolutePath(path);
+      if (clean == "/") return InvalidArgument("invalid specification: destination can't be '/'");
+      if (std::find(c.volumes().begin(), c.volumes().end(), clean) == c.volumes().end()) {
+        c.add_volumes(clean);
+      }
+    }
   }
   if (te) return InvalidArgument("invalid type in container config");
   if (Status st = parseHealthcheck(d, c.mutable_healthcheck()); !st.ok()) return st;
@@ -146,9 +160,9 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
       }
     }
     // Options with effects this engine does not implement yet: refuse clearly.
+    ARCA_RETURN_IF_ERROR(parseContainerMounts(H, &cmd.host_config));  // issue #6
     static const char* kUnsupported[] = {
-        "Binds", "Mounts", "VolumesFrom",
-        "DeviceRequests", "Tmpfs", "IpcMode", "PidMode", "UTSMode", "UsernsMode",
+        "DeviceRequests", "IpcMode", "PidMode", "UTSMode", "UsernsMode",
         "VolumeDriver", "StorageOpt", "Isolation"};
     // Resources and security options: api/container_resources.cc.
     ARCA_RETURN_IF_ERROR(parseHostResources(H, &cmd.host_config));
@@ -163,6 +177,10 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
       if ((std::string(k) == "CgroupnsMode" || std::string(k) == "Isolation") && it->value.IsString() &&
           std::string(it->value.GetString()) == "default") {
         continue;
+      }
+      if (std::string(k) == "VolumeDriver" && it->value.IsString()) {
+        if (std::string(it->value.GetString()) == "local") continue;
+        return NotFound(std::string("plugin \"") + it->value.GetString() + "\" not found");
       }
       return InvalidArgument(std::string("HostConfig.") + k +
                              " is not supported yet by arca (see docs/LIMITATIONS.md)");
@@ -235,6 +253,16 @@ Status mergeImageConfig(v1::ContainerConfig* c, const std::string& image_config_
   if (auto labels = getStringMap(ic, "Labels", &te)) {
     for (auto& [k, v] : *labels) {
       if (!c->labels().count(k)) (*c->mutable_labels())[k] = v;
+    }
+  }
+  auto iv = ic.FindMember("Volumes");  // issue #6: the image's VOLUMEs
+  if (iv != ic.MemberEnd() && iv->value.IsObject()) {
+    for (const auto& m : iv->value.GetObject()) {
+      std::string clean = cleanAbsolutePath(m.name.GetString());
+      if (clean.empty() || clean == "/") continue;
+      if (std::find(c->volumes().begin(), c->volumes().end(), clean) == c->volumes().end()) {
+        c->add_volumes(clean);
+      }
     }
   }
   auto ep = ic.FindMember("ExposedPorts");

@@ -108,7 +108,18 @@ void writeConfig(JsonWriter& j, const v1::Container& c) {
   jstrArray(j, "Env", cfg.env(), true);
   jstrArray(j, "Cmd", cfg.cmd(), true);
   jstr(j, "Image", cfg.image());
-  j.Key("Volumes"); j.Null();
+  j.Key("Volumes");  // issue #6
+  if (cfg.volumes_size() == 0) {
+    j.Null();
+  } else {
+    j.StartObject();
+    for (const auto& v : cfg.volumes()) {
+      j.Key(v.c_str());
+      j.StartObject();
+      j.EndObject();
+    }
+    j.EndObject();
+  }
   jstr(j, "WorkingDir", cfg.working_dir());
   jstrArray(j, "Entrypoint", cfg.entrypoint(), true);
   j.Key("OnBuild"); j.Null();
@@ -131,6 +142,43 @@ void writeConfig(JsonWriter& j, const v1::Container& c) {
     j.Int(cfg.stop_timeout());
   }
   j.EndObject();
+}
+
+// issue #6: a container's mounts in dockerd's shape (inspect; `list`: the
+// /containers/json summary, where an anonymous volume has no Source).
+// --tmpfs mounts are not listed (dockerd keeps them in HostConfig.Tmpfs only).
+void writeMounts(JsonWriter& j, const runtime::LocalVolumes* volumes, const v1::Container& c,
+                 const v1::State& s, bool list) {
+  j.Key("Mounts");
+  j.StartArray();
+  for (const auto& m : c.host_config().mounts()) {
+    if (m.origin() == "tmpfs") continue;
+    j.StartObject();
+    jstr(j, "Type", m.type());
+    if (m.type() == "volume") {
+      jstr(j, "Name", m.source());
+      auto v = s.volumes().find(m.source());
+      bool anonymous = v != s.volumes().end() && v->second.anonymous();
+      jstr(j, "Source", (list && anonymous) || !volumes ? "" : volumes->dataPath(m.source()));
+    } else {
+      jstr(j, "Source", m.source());
+    }
+    jstr(j, "Destination", m.destination());
+    if (m.type() == "volume") jstr(j, "Driver", "local");
+    std::string mode;
+    if (m.origin() == "binds") {
+      mode = m.mode().empty() && m.type() == "volume" ? "z" : m.mode();
+    } else if (m.origin() == "mounts" && m.type() == "volume") {
+      mode = "z";
+    }
+    jstr(j, "Mode", mode);
+    j.Key("RW");
+    j.Bool(!m.read_only());
+    jstr(j, "Propagation",
+         m.type() == "bind" ? (m.propagation().empty() ? "rprivate" : m.propagation()) : "");
+    j.EndObject();
+  }
+  j.EndArray();
 }
 
 std::string inspectJson(const ApiContext& ctx, const v1::State& s, const v1::Container& c) {
@@ -184,7 +232,7 @@ std::string inspectJson(const ApiContext& ctx, const v1::State& s, const v1::Con
   j.EndObject();
   jstr(j, "Name", ctx.storage_driver);
   j.EndObject();
-  j.Key("Mounts"); j.StartArray(); j.EndArray();
+  writeMounts(j, ctx.volumes, c, s, false);
   j.Key("Config");
   writeConfig(j, c);
   j.Key("NetworkSettings");
@@ -271,6 +319,26 @@ void createContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return engine::decideCreate(s, *cmd, *ctx.engine->ids(), out, &id);
   });
   if (!r.ok()) return sendError(w, r.status());
+  // issue #6: empty volumes get the image's content now (dockerd's copy-up).
+  v1::Container created;
+  v1::ImageRecord image;
+  ctx.engine->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it != s.containers().end()) created = it->second;
+    auto img = s.images().find(created.image_id());
+    if (img != s.images().end()) image = img->second.record();
+    return 0;
+  });
+  if (created.host_config().mounts_size() > 0 && ctx.volumes) {
+    auto lowers = ctx.images->layerDirs(image);
+    Status cp = lowers.ok() ? runtime::populateVolumes(*ctx.driver, created, *lowers, *ctx.volumes)
+                            : lowers.status();
+    if (!cp.ok()) {
+      Status rm = ctx.executor->removeContainer(id, true);
+      if (!rm.ok()) spdlog::warn("removing {} after a failed copy-up: {}", id.substr(0, 12), rm.toString());
+      return sendError(w, cp);
+    }
+  }
   sendJson(w, 201, "{\"Id\":\"" + id + "\",\"Warnings\":" + warningsJson(warnings) + "}\n");
 }
 
@@ -387,9 +455,18 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
                        [&](const std::string& n) { return containerOnNetwork(s, c, n); })) {
         continue;
       }
-      if (!f["publish"].empty() || !f["expose"].empty() || !f["volume"].empty() ||
-          !f["health"].empty()) {
-        continue;  // nothing published, exposed-with-bindings, mounted or health-checked yet
+      if (!f["volume"].empty() &&  // issue #6: a volume's name, a destination, a bind's source
+          std::none_of(f["volume"].begin(), f["volume"].end(), [&](const std::string& v) {
+            return std::any_of(c.host_config().mounts().begin(), c.host_config().mounts().end(),
+                               [&](const v1::MountPoint& m) {
+                                 return m.origin() != "tmpfs" &&
+                                        (m.source() == v || m.destination() == v);
+                               });
+          })) {
+        continue;
+      }
+      if (!f["publish"].empty() || !f["expose"].empty() || !f["health"].empty()) {
+        continue;  // nothing published, exposed-with-bindings or health-checked yet
       }
       if (!f["is-task"].empty() && f["is-task"][0] == "true") continue;
       list.push_back(&c);
@@ -399,7 +476,7 @@ void listContainers(ApiContext& ctx, Request& req, ResponseWriter& w) {
     });
     if (limit > 0 && list.size() > static_cast<size_t>(limit)) list.resize(static_cast<size_t>(limit));
     j.StartArray();
-    for (const auto* c : list) writeContainerSummary(j, s, *c, now, size);
+    for (const auto* c : list) writeContainerSummary(j, s, *c, now, size, ctx.volumes);
     j.EndArray();
     return 0;
   });
@@ -433,7 +510,7 @@ Status startAndWait(ApiContext& ctx, const std::string& ref, bool restart, Respo
     // dockerd removes an AutoRemove container whose start failed (its network
     // is gone): `docker run --rm` waits for that removal.
     if (auto_remove) {
-      Status rm = ctx.executor->removeContainer(id);
+      Status rm = ctx.executor->removeContainer(id, true);
       if (!rm.ok()) spdlog::warn("auto-remove of {}: {}", id.substr(0, 12), rm.toString());
     }
     return seq.status();
@@ -588,7 +665,7 @@ void deleteContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
              (it->second.status() != "running" && !it->second.start_pending());
     }, [&] { return w.clientGone(); }, 30000);
   }
-  st = ctx.executor->removeContainer(id);
+  st = ctx.executor->removeContainer(id, req.queryBool("v"));  // issue #6: rm -v
   bool racing = (st.code() == Code::kConflict &&
                  st.message().find("already in progress") != std::string::npos) ||
                 (running && st.code() == Code::kNotFound);
@@ -807,7 +884,7 @@ std::string containerConfigJson(const v1::Container& c) {
 }
 
 void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Container& c, int64_t now,
-                           bool size) {
+                           bool size, const runtime::LocalVolumes* volumes) {
   j.StartObject();
   jstr(j, "Id", c.id());
   j.Key("Names");
@@ -834,7 +911,7 @@ void writeContainerSummary(JsonWriter& j, const v1::State& s, const v1::Containe
   j.EndObject();
   j.Key("NetworkSettings");
   writeListNetworkSettings(j, s, c);
-  j.Key("Mounts"); j.StartArray(); j.EndArray();
+  writeMounts(j, volumes, c, s, true);
   j.EndObject();
 }
 

@@ -90,6 +90,9 @@ void EventProjector::seed(const v1::State& s) {
     ContainerInfo ci{c.name(), c.config().image(), {}};
     for (const auto& [k, v] : c.config().labels()) ci.labels[k] = v;
     ci.restarting = c.status() == "restarting";
+    for (const auto& m : c.host_config().mounts()) {
+      if (m.type() == "volume") ci.volumes.push_back(m);
+    }
     containers_[id] = std::move(ci);
   }
   for (const auto& [id, n] : s.networks()) networks_[id] = {n.name(), n.driver()};
@@ -119,6 +122,26 @@ void EventProjector::containerEvent(std::vector<DockerEvent>& out, const std::st
   out.push_back(std::move(e));
 }
 
+void EventProjector::volumeEvents(std::vector<DockerEvent>& out, const std::string& action,
+                                  const std::string& id, int64_t t) {
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return;
+  for (const auto& m : it->second.volumes) {
+    DockerEvent e;
+    e.type = "volume";
+    e.action = action;
+    e.id = m.source();
+    e.time_ns = t;
+    e.attributes = {{"container", id}, {"driver", "local"}};
+    if (action == "mount") {
+      e.attributes["destination"] = m.destination();
+      e.attributes["propagation"] = "";
+      e.attributes["read/write"] = m.read_only() ? "false" : "true";
+    }
+    out.push_back(std::move(e));
+  }
+}
+
 void EventProjector::networkEvent(std::vector<DockerEvent>& out, const std::string& action,
                                   const std::string& id, int64_t t, const std::string& container) {
   DockerEvent e;
@@ -144,6 +167,14 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
       const auto& ev = e.container_created();
       ContainerInfo ci{ev.name(), ev.config().image(), {}};
       for (const auto& [k, v] : ev.config().labels()) ci.labels[k] = v;
+      // dockerd says "create" for every volume a new container names, new or not.
+      for (const auto& m : ev.host_config().mounts()) {
+        if (m.type() != "volume") continue;
+        ci.volumes.push_back(m);
+        if (!m.volume_created()) {  // else its VolumeCreated said it
+          out.push_back({"volume", "create", m.source(), "", {{"driver", "local"}}, t});
+        }
+      }
       containers_[ev.id()] = std::move(ci);
       containerEvent(out, "create", ev.id(), t);
       break;
@@ -153,6 +184,7 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
                      e.container_health_changed().id(), t);
       break;
     case v1::Event::kContainerStarted:
+      volumeEvents(out, "mount", e.container_started().id(), t);  // issue #6
       containerEvent(out, "start", e.container_started().id(), t);
       if (e.container_started().restart()) containerEvent(out, "restart", e.container_started().id(), t);
       break;
@@ -165,6 +197,7 @@ std::vector<DockerEvent> EventProjector::project(const v1::Envelope& env) {
     case v1::Event::kContainerExited: {
       const auto& ev = e.container_exited();
       containerEvent(out, "die", ev.id(), t, {{"exitCode", std::to_string(ev.exit_code())}});
+      volumeEvents(out, "unmount", ev.id(), t);  // issue #6
       if (ev.stopped_by_request()) containerEvent(out, "stop", ev.id(), t);
       break;
     }

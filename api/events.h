@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,12 @@ class EventProjector {
     std::string name, image;
     std::map<std::string, std::string> labels;
     bool restarting = false;  // a restart policy's restart is pending (lifecycle)
+    std::vector<v1::MountPoint> volumes;  // issue #6: volume mounts (mount/unmount events)
   };
   std::map<std::string, ContainerInfo> containers_;
+  // Docker's volume mount / unmount events of container `id`.
+  void volumeEvents(std::vector<DockerEvent>& out, const std::string& action, const std::string& id,
+                    int64_t t);
   std::map<std::string, std::string> image_names_;  // id -> a familiar name
   struct NetworkInfo {
     std::string name, driver;

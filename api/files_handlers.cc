@@ -28,6 +28,7 @@
 #include "engine/lookup.h"
 #include "runtime/container_archive.h"
 #include "runtime/image/archive_io.h"
+#include "runtime/volumes.h"
 
 namespace arca::api {
 namespace {
@@ -40,7 +41,22 @@ struct Target {
   v1::Container container;
   v1::ImageRecord image;
   std::vector<std::string> lowers;  // image layer dirs, top-most first
+  std::vector<runtime::SandboxMount> mounts;  // issue #6: volumes and binds (docker cp)
 };
+
+// issue #6: the mount at container path `path` (the deepest), or nullptr.
+const runtime::SandboxMount* mountAt(const std::vector<runtime::SandboxMount>& mounts,
+                                     const std::string& path) {
+  const runtime::SandboxMount* best = nullptr;
+  for (const auto& m : mounts) {
+    if (m.kind != runtime::SandboxMount::Kind::kBind) continue;
+    bool under = path == m.destination ||
+                 (path.size() > m.destination.size() && path.compare(0, m.destination.size(), m.destination) == 0 &&
+                  path[m.destination.size()] == '/');
+    if (under && (!best || m.destination.size() > best->destination.size())) best = &m;
+  }
+  return best;
+}
 
 StatusOr<Target> lookupTarget(ApiContext& ctx, const std::string& ref) {
   Target t;
@@ -52,6 +68,7 @@ StatusOr<Target> lookupTarget(ApiContext& ctx, const std::string& ref) {
       return 0;
     }
     t.container = **c;
+    if (ctx.volumes) t.mounts = runtime::sandboxMounts(s, t.container, *ctx.volumes);
     auto img = s.images().find(t.container.image_id());
     if (img != s.images().end()) t.image = img->second.record();
     return 0;
@@ -92,7 +109,8 @@ void archiveStatOrGet(ApiContext& ctx, Request& req, ResponseWriter& w, bool hea
   auto t = lookupTarget(ctx, ref);
   if (!t.ok()) return sendError(w, t.status());
   const std::string abs = runtime::containerAbsPath(path);
-  Status st = ctx.driver->withRootfs(t->container.id(), t->lowers, [&](const std::string& rootfs) {
+  Status st = ctx.driver->withRootfs(t->container.id(), t->lowers, t->mounts,
+                                     [&](const std::string& rootfs) {
     ARCA_ASSIGN_OR_RETURN(RootDir root, RootDir::open(rootfs));
     auto stat = runtime::statPath(root, abs);
     if (!stat.ok()) {
@@ -123,13 +141,16 @@ void extractArchive(ApiContext& ctx, Request& req, ResponseWriter& w) {
   auto t = lookupTarget(ctx, ref);
   if (!t.ok()) return sendError(w, t.status());
   const auto& c = t->container;
-  Status st = ctx.driver->withRootfs(c.id(), t->lowers, [&](const std::string& rootfs) {
+  Status st = ctx.driver->withRootfs(c.id(), t->lowers, t->mounts, [&](const std::string& rootfs) {
     ARCA_ASSIGN_OR_RETURN(RootDir root, RootDir::open(rootfs));
     auto dir = runtime::resolveExtractDir(root, path);
     if (!dir.ok()) {
       return dir.status().code() == Code::kNotFound ? fileNotFound(path, ref) : dir.status();
     }
-    if (c.host_config().readonly_rootfs()) {
+    // A volume or bind there decides (issue #6), else the root file system.
+    if (const auto* m = mountAt(t->mounts, *dir)) {
+      if (m->readonly) return InvalidArgument("mounted volume is marked read-only");
+    } else if (c.host_config().readonly_rootfs()) {
       return InvalidArgument("container rootfs is marked read-only");
     }
     image::UnpackOptions o;

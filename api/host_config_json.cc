@@ -33,7 +33,7 @@ std::string warningsJson(const std::vector<std::string>& warnings) {
 
 void writeHostConfig(JsonWriter& j, const v1::HostConfig& h) {
   j.StartObject();
-  j.Key("Binds"); j.Null();
+  jstrArray(j, "Binds", h.binds(), true);  // issue #6: as given
   jstr(j, "ContainerIDFile", "");
   j.Key("LogConfig");
   j.StartObject();
@@ -49,7 +49,7 @@ void writeHostConfig(JsonWriter& j, const v1::HostConfig& h) {
   j.EndObject();
   j.Key("AutoRemove"); j.Bool(h.auto_remove());
   jstr(j, "VolumeDriver", "");
-  j.Key("VolumesFrom"); j.Null();
+  jstrArray(j, "VolumesFrom", h.volumes_from(), true);
   j.Key("ConsoleSize");
   j.StartArray();
   j.Int(h.console_size_size() > 0 ? h.console_size(0) : 0);
@@ -152,6 +152,12 @@ void writeHostConfig(JsonWriter& j, const v1::HostConfig& h) {
   if (h.init()) {
     j.Key("Init"); j.Bool(true);
   }
+  // issue #6: Mounts and Tmpfs as given (dockerd omits them when empty).
+  if (!h.mounts_json().empty()) {
+    j.Key("Mounts");
+    j.RawValue(h.mounts_json().c_str(), h.mounts_json().size(), rapidjson::kArrayType);
+  }
+  if (h.tmpfs_size() > 0) jstrMap(j, "Tmpfs", h.tmpfs());
   j.EndObject();
 }
 

@@ -11,6 +11,7 @@
 #include "api/image_tools.h"
 #include "api/json.h"
 #include "api/summaries.h"
+#include "engine/volume_commands.h"
 #include "api/time_util.h"
 #include "engine/lookup.h"
 #include "runtime/image/reference.h"
@@ -639,14 +640,33 @@ void diskUsage(ApiContext& ctx, Request& req, ResponseWriter& w) {
       return a->created_seq() > b->created_seq();
     });
     j.StartArray();
-    for (const auto* c : list) writeContainerSummary(j, snapshot, *c, now, true);
+    for (const auto* c : list) writeContainerSummary(j, snapshot, *c, now, true, ctx.volumes);
     j.EndArray();
   } else {
     j.Null();
   }
   j.Key("Volumes");
   if (volumes) {
+    // issue #6: local volumes with their size and how many containers name
+    // them; as dockerd, not those with driver options (tmpfs, bind devices).
+    v1::State vs;
+    ctx.engine->read([&](const v1::State& s) {
+      *vs.mutable_volumes() = s.volumes();
+      *vs.mutable_containers() = s.containers();
+      return 0;
+    });
+    std::vector<const v1::Volume*> list;
+    for (const auto& [n, v] : vs.volumes()) {
+      if (v.options().empty()) list.push_back(&v);
+    }
+    std::sort(list.begin(), list.end(), [](const v1::Volume* a, const v1::Volume* b) {
+      return a->created_ns() != b->created_ns() ? a->created_ns() > b->created_ns() : a->name() < b->name();
+    });
     j.StartArray();
+    for (const auto* v : list) {
+      writeVolume(j, ctx, *v, ctx.volumes ? ctx.volumes->size(v->name()) : -1,
+                  static_cast<int64_t>(engine::volumeUsers(vs, v->name()).size()));
+    }
     j.EndArray();
   } else {
     j.Null();

@@ -1,8 +1,13 @@
 #include "api/mount_config.h"
 
+#include <sys/stat.h>
+
 #include <cctype>
 #include <set>
 #include <sstream>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "api/json.h"
 
@@ -277,6 +282,7 @@ StatusOr<MountRequest> parseMountObject(const rapidjson::Value& v) {
 StatusOr<MountRequest> parseTmpfs(const std::string& target, const std::string& options) {
   MountRequest m;
   m.type = MountRequest::Type::kTmpfs;
+  m.from_tmpfs = true;
   if (target.empty() || target[0] != '/') {
     return InvalidArgument("invalid mount path: '" + target + "' mount path must be absolute");
   }
@@ -348,6 +354,60 @@ StatusOr<std::vector<MountRequest>> parseHostConfigMounts(const rapidjson::Value
     }
   }
   return out;
+}
+
+v1::MountPoint toMountPoint(const MountRequest& m) {
+  v1::MountPoint p;
+  p.set_type(typeName(m.type));
+  p.set_source(m.source);
+  p.set_destination(m.target);
+  p.set_read_only(m.readonly);
+  p.set_mode(m.mode_text);
+  p.set_propagation(m.propagation);
+  p.set_non_recursive(m.non_recursive);
+  p.set_no_copy(m.nocopy);
+  p.set_tmpfs_size(m.tmpfs_size);
+  p.set_tmpfs_mode(m.tmpfs_mode);
+  for (const auto& o : m.tmpfs_options) p.add_tmpfs_options(o);
+  p.set_origin(m.from_binds ? "binds" : m.from_tmpfs ? "tmpfs" : "mounts");
+  p.set_create_source(m.create_source);
+  for (const auto& [k, v] : m.volume_labels) (*p.mutable_volume_labels())[k] = v;
+  for (const auto& [k, v] : m.driver_opts) (*p.mutable_volume_options())[k] = v;
+  return p;
+}
+
+Status parseContainerMounts(const rapidjson::Value& h, v1::HostConfig* hc) {
+  auto mounts = parseHostConfigMounts(h);
+  if (!mounts.ok()) return mounts.status();
+  for (const auto& m : *mounts) {
+    if (m.type == MountRequest::Type::kBind && !m.create_source) {
+      struct stat st {};
+      if (stat(m.source.c_str(), &st) != 0) {
+        return InvalidArgument("invalid mount config for type \"bind\": bind source path does not exist: " +
+                               m.source);
+      }
+    }
+    *hc->add_mounts() = toMountPoint(m);
+  }
+  bool te = false;
+  if (auto binds = getStrings(h, "Binds", &te)) {
+    for (const auto& b : *binds) hc->add_binds(b);
+  }
+  auto mj = h.FindMember("Mounts");
+  if (mj != h.MemberEnd() && mj->value.IsArray() && !mj->value.Empty()) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    mj->value.Accept(w);
+    hc->set_mounts_json(sb.GetString());
+  }
+  if (auto tmpfs = getStringMap(h, "Tmpfs", &te)) {
+    for (const auto& [k, v] : *tmpfs) (*hc->mutable_tmpfs())[k] = v;
+  }
+  if (auto vf = getStrings(h, "VolumesFrom", &te)) {
+    for (const auto& v : *vf) hc->add_volumes_from(v);
+  }
+  if (te) return InvalidArgument("invalid type in HostConfig mounts");
+  return Status::Ok();
 }
 
 }  // namespace arca::api

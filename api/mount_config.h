@@ -11,6 +11,7 @@
 #include <rapidjson/document.h>
 
 #include "engine/status.h"
+#include "eventlog/events.pb.h"
 
 namespace arca::api {
 
@@ -33,6 +34,7 @@ struct MountRequest {
   uint32_t tmpfs_mode = 0;  // 0 = 1777
   std::vector<std::string> tmpfs_options;  // --tmpfs's other options, validated
   bool from_binds = false;  // came from -v (its inspect "Mode" text is kept)
+  bool from_tmpfs = false;  // came from --tmpfs (Docker's noexec,nosuid,nodev defaults)
   std::string mode_text;    // the -v mode field as given ("ro,z")
 };
 
@@ -55,5 +57,14 @@ StatusOr<int64_t> parseByteSize(const std::string& s);
 // All of a create body's HostConfig mounts, in dockerd's order (Binds, then
 // Mounts, then Tmpfs), with "Duplicate mount point" checked across them.
 StatusOr<std::vector<MountRequest>> parseHostConfigMounts(const rapidjson::Value& host_config);
+
+// The event log's form of a parsed mount (sandbox-neutral).
+v1::MountPoint toMountPoint(const MountRequest& m);
+
+// HostConfig's Binds, Mounts, Tmpfs and VolumesFrom into *hc: the mounts
+// (parseHostConfigMounts) and the fields as given (for inspect). Not pure: a
+// --mount bind source must exist now (dockerd's "bind source path does not
+// exist").
+Status parseContainerMounts(const rapidjson::Value& host_config, v1::HostConfig* hc);
 
 }  // namespace arca::api

@@ -12,16 +12,15 @@
 #include "api/image_tools.h"
 #include "api/json.h"
 #include "api/time_util.h"
+#include "api/summaries.h"
 #include "engine/volume_commands.h"
+#include "runtime/volumes.h"
 
 namespace fs = std::filesystem;
 
 namespace arca::api {
 namespace {
 
-std::string volumeDir(const ApiContext& ctx, const std::string& name) {
-  return ctx.data_root + "/volumes/" + name;
-}
 
 std::string createdAt(int64_t ns) {
   time_t t = static_cast<time_t>(ns / 1000000000);
@@ -32,17 +31,31 @@ std::string createdAt(int64_t ns) {
   return buf;
 }
 
-void writeVolume(JsonWriter& j, const ApiContext& ctx, const v1::Volume& v) {
+}  // namespace
+
+void writeVolume(JsonWriter& j, const ApiContext& ctx, const v1::Volume& v, int64_t size,
+                 int64_t ref_count) {
   j.StartObject();
   jstr(j, "CreatedAt", createdAt(v.created_ns()));
   jstr(j, "Driver", v.driver());
   jstrMap(j, "Labels", v.labels(), true);
-  jstr(j, "Mountpoint", volumeDir(ctx, v.name()) + "/_data");
+  jstr(j, "Mountpoint", ctx.volumes->dataPath(v.name()));
   jstr(j, "Name", v.name());
   jstrMap(j, "Options", v.options(), true);
   jstr(j, "Scope", "local");
+  if (size >= -1 && ref_count >= 0) {  // system df
+    j.Key("UsageData");
+    j.StartObject();
+    j.Key("RefCount");
+    j.Int64(ref_count);
+    j.Key("Size");
+    j.Int64(size);
+    j.EndObject();
+  }
   j.EndObject();
 }
+
+namespace {
 
 std::string volumeJson(const ApiContext& ctx, const v1::Volume& v) {
   rapidjson::StringBuffer sb;
@@ -81,9 +94,7 @@ void createVolume(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return engine::decideCreateVolume(s, cmd, *ctx.engine->ids(), out, &name);
   });
   if (!seq.ok()) return sendError(w, seq.status());
-  std::error_code ec;
-  fs::create_directories(volumeDir(ctx, name) + "/_data", ec);
-  if (ec) spdlog::warn("volume {}: {}", name, ec.message());
+  if (Status c = ctx.volumes->create(name); !c.ok()) spdlog::warn("volume {}: {}", name, c.toString());
   std::string out;
   ctx.engine->read([&](const v1::State& s) {
     auto v = engine::findVolume(s, name);
@@ -155,9 +166,8 @@ void listVolumes(ApiContext& ctx, Request& req, ResponseWriter& w) {
 }
 
 void removeVolumeData(const ApiContext& ctx, const std::string& name) {
-  std::error_code ec;
-  fs::remove_all(volumeDir(ctx, name), ec);
-  if (ec) spdlog::warn("volume {}: removing its data: {}", name, ec.message());
+  Status st = ctx.volumes->remove(name);
+  if (!st.ok()) spdlog::warn("volume {}: removing its data: {}", name, st.toString());
 }
 
 void deleteVolume(ApiContext& ctx, Request& req, ResponseWriter& w) {
@@ -209,11 +219,8 @@ void pruneVolumes(ApiContext& ctx, Request& req, ResponseWriter& w) {
   });
   if (!seq.ok()) return sendError(w, seq.status());
   for (const auto& n : names) {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(volumeDir(ctx, n), ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_regular_file(ec)) reclaimed += it->file_size(ec);
-    }
+    int64_t size = ctx.volumes->size(n);
+    if (size > 0) reclaimed += static_cast<uint64_t>(size);
     removeVolumeData(ctx, n);
   }
   rapidjson::StringBuffer sb;

@@ -29,6 +29,7 @@
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
 #include "runtime/namespace/namespace_driver.h"
+#include "runtime/volumes.h"
 #include "api/health.h"
 #include "helpervm/plane.h"
 
@@ -318,8 +319,9 @@ int main(int argc, char** argv) {
     spdlog::error("namespace sandbox: {}", driver.status().message());
     return 1;
   }
+  runtime::LocalVolumes volumes(flags.data_root + "/volumes");  // issue #6
   runtime::Executor executor(&engine, driver->get(), images->get(),
-                             {flags.data_root + "/containers"});
+                             {flags.data_root + "/containers", &volumes});
   // issue #5: the network helper owns bridges, DNS and published ports.
   helper::NetworkPlane plane(&engine, {flags.exec_root, selfDir() + "/arca-nethelper", flags.dns, flags.ip_masq});
   if (Status ps = plane.start(); !ps.ok()) {
@@ -339,6 +341,7 @@ int main(int argc, char** argv) {
   ctx.images = images->get();
   ctx.driver = driver->get();
   ctx.network = &plane;
+  ctx.volumes = &volumes;
   ctx.data_root = flags.data_root;
   ctx.exec_root = flags.exec_root;
   ctx.runtime_name = (*driver)->name();

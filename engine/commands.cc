@@ -1,4 +1,5 @@
 #include "engine/commands.h"
+#include "engine/volume_commands.h"
 
 #include <algorithm>
 #include <csignal>
@@ -164,6 +165,11 @@ Status decideCreate(const v1::State& s, const CreateContainer& cmd, IdSource& id
   ev.set_platform(cmd.platform);
   *ev.mutable_host_config() = cmd.host_config;
   *ev.mutable_config() = cfg;
+  // issue #6: mounts resolved now; the volumes they need are created first.
+  ev.mutable_host_config()->clear_mounts();
+  ARCA_RETURN_IF_ERROR(planContainerMounts(s, cmd.host_config.mounts(),
+                                           cmd.host_config.volumes_from(), cfg.volumes(), ids, out,
+                                           ev.mutable_host_config()->mutable_mounts()));
 
   std::vector<std::string> argv;
   for (const auto& a : cfg.entrypoint()) argv.push_back(a);
@@ -324,7 +330,7 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
 }
 
 Status decideRemove(const v1::State& s, const std::string& ref, std::vector<v1::Event>* out,
-                    std::string* id) {
+                    std::string* id, bool remove_volumes) {
   auto c = findContainer(s, ref);
   if (!c.ok()) return c.status();
   *id = (*c)->id();
@@ -336,6 +342,7 @@ Status decideRemove(const v1::State& s, const std::string& ref, std::vector<v1::
   }
   v1::Event e;
   e.mutable_container_removal_started()->set_id(*id);
+  e.mutable_container_removal_started()->set_remove_volumes(remove_volumes);
   out->push_back(std::move(e));
   return Status::Ok();
 }

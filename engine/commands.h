@@ -45,9 +45,10 @@ Status checkRemove(const v1::State& s, const std::string& ref, bool force, std::
                    bool* running);
 // Accepts the removal of a container that is not running (intent event
 // ContainerRemovalStarted). Conflict while running/starting or when another
-// removal is in progress.
+// removal is in progress. `remove_volumes` (rm -v, --rm): the anonymous
+// volumes go with it (issue #6).
 Status decideRemove(const v1::State& s, const std::string& ref, std::vector<v1::Event>* out,
-                    std::string* id);
+                    std::string* id, bool remove_volumes = false);
 Status decideRename(const v1::State& s, const std::string& ref, const std::string& new_name,
                     std::vector<v1::Event>* out);
 

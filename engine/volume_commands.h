@@ -33,11 +33,29 @@ Status decideCreateVolume(const v1::State& s, const CreateVolume& cmd, IdSource&
 Status decideRemoveVolume(const v1::State& s, const std::string& name, bool force,
                           std::vector<v1::Event>* out);
 
-// Containers (any state) that use volume `name`.
+// Containers (any state) that use volume `name`, by id, sorted.
 std::vector<std::string> volumeUsers(const v1::State& s, const std::string& name);
 
+// A new container's mounts, resolved (issue #6): `explicit_mounts` (-v,
+// --mount, --tmpfs, in that order), then `volumes_from` ("name[:ro|rw]":
+// the other container's volumes and binds), then `config_volumes` (the
+// image's VOLUMEs and Config.Volumes) as anonymous volumes, each only where no
+// earlier mount has the destination. Anonymous volumes get names; volumes that
+// do not exist are created (VolumeCreated appended to *out, before the
+// container's events).
+Status planContainerMounts(const v1::State& s,
+                           const google::protobuf::RepeatedPtrField<v1::MountPoint>& explicit_mounts,
+                           const google::protobuf::RepeatedPtrField<std::string>& volumes_from,
+                           const google::protobuf::RepeatedPtrField<std::string>& config_volumes,
+                           IdSource& ids, std::vector<v1::Event>* out,
+                           google::protobuf::RepeatedPtrField<v1::MountPoint>* mounts);
+
+// The anonymous volumes of container `id` that go with it (rm -v, --rm): no
+// other container uses them.
+std::vector<std::string> anonymousVolumesOf(const v1::State& s, const std::string& id);
+
 // Volumes no container uses: anonymous ones, or all with `all` (API >= 1.42),
-// passing `keep` false.
+// passing `keep` false; never those with driver options (as dockerd).
 std::vector<std::string> pruneableVolumes(const v1::State& s, bool all,
                                           const std::function<bool(const v1::Volume&)>& keep);
 

@@ -200,7 +200,10 @@ void reduceContainer(v1::State& s, const v1::Envelope& env) {
     }
     case Event::kContainerRemovalStarted: {
       auto* c = findContainer(s, e.container_removal_started().id());
-      if (c) c->set_status("removing");
+      if (c) {
+        c->set_status("removing");
+        c->set_remove_volumes(e.container_removal_started().remove_volumes());
+      }
       break;
     }
     case Event::kContainerRemoved: {

@@ -1,4 +1,6 @@
 #include "runtime/executor.h"
+#include "runtime/volumes.h"
+#include "engine/volume_commands.h"
 
 #include <algorithm>
 #include <csignal>
@@ -188,6 +190,8 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   SandboxSpec spec;
   ContainerNetworkPlan net_plan;
   v1::ImageRecord image;
+  v1::Container container;  // with mounts only
+  v1::State mount_state;    // the volumes it uses
   bool cfg_tty = false, cfg_open_stdin = false;
   uint32_t console_h = 0, console_w = 0;
   bool found = engine_->read([&](const v1::State& s) {
@@ -212,6 +216,13 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     }
     spec.resources = sandboxResources(c.host_config());
     spec.security = sandboxSecurity(c.host_config());
+    if (c.host_config().mounts_size() > 0) {  // issue #6
+      container = c;
+      for (const auto& m : c.host_config().mounts()) {
+        auto v = s.volumes().find(m.source());
+        if (m.type() == "volume" && v != s.volumes().end()) (*mount_state.mutable_volumes())[v->first] = v->second;
+      }
+    }
     auto img = s.images().find(c.image_id());
     if (img != s.images().end()) image = img->second.record();
     return true;
@@ -239,7 +250,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
       return it != s.containers().end() && it->second.host_config().auto_remove();
     });
     if (auto_remove) {
-      Status st = removeContainer(id);
+      Status st = removeContainer(id, true);
       if (!st.ok()) spdlog::warn("executor: auto-remove of {}: {}", id.substr(0, 12), st.toString());
     }
   };
@@ -248,6 +259,12 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   auto dirs = images_->layerDirs(image);
   if (!dirs.ok()) return fail(dirs.status().message());
   spec.lower_dirs = *dirs;
+  if (container.host_config().mounts_size() > 0) {  // issue #6
+    if (!opts_.volumes) return fail("this engine has no volume store: mounts are unavailable");
+    Status ms = prepareMounts(mount_state, container, *opts_.volumes);
+    if (!ms.ok()) return fail(ms.message());
+    spec.mounts = sandboxMounts(mount_state, container, *opts_.volumes);
+  }
 
   // issue #5: the network namespace, endpoints, DNS records and ports first.
   std::vector<v1::PortBinding> ports;
@@ -326,6 +343,7 @@ void Executor::watchExit(const std::string& id) {
   Status cst = driver_->cleanup(id);
   if (!cst.ok()) spdlog::warn("executor: cleanup of {}: {}", id.substr(0, 12), cst.toString());
   if (network_) network_->tearDown(id);  // issue #5: endpoints, records, ports, namespace
+  releaseVolumes(id);                     // issue #6
   bool auto_remove = false;
   engine_->read([&](const v1::State& s) {
     auto it = s.containers().find(id);
@@ -352,7 +370,7 @@ void Executor::watchExit(const std::string& id) {
   if (!recorded.ok()) spdlog::warn("executor: exit of {}: {}", id.substr(0, 12), recorded.status().toString());
   if (restart) scheduleRestart(id, restart_count, static_cast<int64_t>(delay_ms));
   if (auto_remove) {
-    Status st = removeContainer(id);
+    Status st = removeContainer(id, true);
     if (!st.ok()) spdlog::warn("executor: auto-remove of {}: {}", id.substr(0, 12), st.toString());
   }
 }
@@ -423,12 +441,12 @@ bool Executor::thawAfterSignal(const std::string& id, int signal) {
   return st.ok();
 }
 
-Status Executor::removeContainer(const std::string& id) {
+Status Executor::removeContainer(const std::string& id, bool remove_volumes) {
   // The engine accepts the removal first (status "removing"): a concurrent
   // start or second removal is refused from here on.
   std::string full;
   auto accepted = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-    return engine::decideRemove(s, id, out, &full);
+    return engine::decideRemove(s, id, out, &full, remove_volumes);
   });
   if (!accepted.ok()) return accepted.status();
   return finishRemoval(full);
@@ -439,10 +457,54 @@ Status Executor::finishRemoval(const std::string& id) {
   if (!st.ok()) return st;  // stays "removing"; the next start-up retries
   std::error_code ec;
   fs::remove_all(opts_.containers_dir + "/" + id, ec);
-  v1::Event e;
-  e.mutable_container_removed()->set_id(id);
-  engine_->record({e});
+  // issue #6: with rm -v / --rm, its anonymous volumes go in the same batch.
+  std::vector<std::string> volumes;
+  auto recorded = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    auto it = s.containers().find(id);
+    if (it != s.containers().end() && it->second.remove_volumes()) {
+      volumes = engine::anonymousVolumesOf(s, id);
+    }
+    for (const auto& v : volumes) {  // dockerd: the volumes' destroy first
+      v1::Event r;
+      r.mutable_volume_removed()->set_name(v);
+      out->push_back(std::move(r));
+    }
+    v1::Event e;
+    e.mutable_container_removed()->set_id(id);
+    out->push_back(std::move(e));
+    return Status::Ok();
+  });
+  if (!recorded.ok()) return recorded.status();
+  for (const auto& v : volumes) {
+    if (!opts_.volumes) break;
+    Status rm = opts_.volumes->remove(v);
+    if (!rm.ok()) spdlog::warn("executor: removing volume {}: {}", v, rm.toString());
+  }
   return Status::Ok();
+}
+
+void Executor::releaseVolumes(const std::string& id) {
+  if (!opts_.volumes) return;
+  std::vector<std::string> unused;
+  engine_->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) return 0;
+    for (const auto& m : it->second.host_config().mounts()) {
+      auto v = s.volumes().find(m.source());
+      if (m.type() != "volume" || v == s.volumes().end() || !v->second.options().count("type")) continue;
+      bool used = false;
+      for (const auto& u : engine::volumeUsers(s, m.source())) {
+        auto c = s.containers().find(u);
+        used = used || (u != id && c != s.containers().end() && c->second.status() == "running");
+      }
+      if (!used) unused.push_back(m.source());
+    }
+    return 0;
+  });
+  for (const auto& v : unused) {
+    Status st = opts_.volumes->unmount(v);
+    if (!st.ok()) spdlog::warn("executor: unmounting volume {}: {}", v, st.toString());
+  }
 }
 
 void Executor::reconcile() {
@@ -513,7 +575,7 @@ void Executor::reconcile() {
     }
     engine_->record({e});
     if (it.auto_remove) {
-      Status st = removeContainer(it.id);
+      Status st = removeContainer(it.id, true);
       (void)st;
     }
   }

@@ -28,8 +28,11 @@
 
 namespace arca::runtime {
 
+class LocalVolumes;
+
 struct ExecutorOptions {
   std::string containers_dir;  // <data-root>/containers: per-container logs + writable layers
+  LocalVolumes* volumes = nullptr;  // issue #6: volume data (nullptr: containers get no mounts)
 };
 
 class Executor {
@@ -49,7 +52,9 @@ class Executor {
   // Removes a stopped container: the engine accepts it (ContainerRemovalStarted,
   // Conflict if running or already being removed), then the sandbox, writable
   // layer and logs go and ContainerRemoved is recorded. Blocking; any thread.
-  Status removeContainer(const std::string& id);
+  // `remove_volumes` (rm -v, --rm): its anonymous volumes no other container
+  // uses go too (issue #6).
+  Status removeContainer(const std::string& id, bool remove_volumes = false);
 
   // docker update of a running container: applies `hc`'s resources to its
   // sandbox, in order with the container's other work (its strand). Blocking.
@@ -85,6 +90,9 @@ class Executor {
   bool thawAfterSignal(const std::string& id, int signal);
   void watchExit(const std::string& id);
   Status finishRemoval(const std::string& id);
+  // issue #6: unmounts the driver options of `id`'s volumes that no other
+  // running container uses (after its exit).
+  void releaseVolumes(const std::string& id);
   void reconcile();
   void spawn(std::function<void()> fn);
   // Restart policies and log options (lifecycle): the json-file options of

@@ -20,6 +20,21 @@
 
 namespace arca::runtime {
 
+// A mount of the container (issue #6), in host terms: a volume is a bind of
+// its data directory (prepared by the executor), so every sandbox sees the
+// same three kinds. The namespace sandbox binds them; the VM sandbox shares
+// them with its guest.
+struct SandboxMount {
+  enum class Kind { kBind, kTmpfs } kind = Kind::kBind;
+  std::string source;       // host path (kBind)
+  std::string destination;  // absolute path in the container
+  bool readonly = false;
+  std::string propagation;  // "" = rprivate
+  bool recursive = true;    // rbind (bind-recursive=disabled: bind)
+  std::string volume;       // the volume's name ("" for binds and tmpfs)
+  std::vector<std::string> tmpfs_options;  // "size=1048576", "mode=1777", "noexec", ...
+};
+
 struct SandboxSpec {
   std::string id;                       // full 64-hex container id
   std::vector<std::string> args;        // argv, argv[0] resolved by the runtime in $PATH
@@ -36,6 +51,7 @@ struct SandboxSpec {
   std::vector<std::string> hosts_entries;  // /etc/hosts lines after localhost ("ip\tname")
   std::vector<std::string> nameservers;    // replace the host's nameservers (embedded DNS)
   bool readonly_rootfs = false;
+  std::vector<SandboxMount> mounts;  // issue #6: volumes, binds, tmpfs (the parents first)
   bool tty = false;         // the init gets a terminal (Config.Tty)
   bool open_stdin = false;  // its stdin stays open for attached clients (Config.OpenStdin)
   uint32_t console_width = 0;   // the terminal's initial size (HostConfig.ConsoleSize)
@@ -166,8 +182,16 @@ class SandboxDriver {
   // `lower_dirs` (image layers, top-most first) mounted privately for the
   // duration of the call. start(), cleanup() and remove() of the same id wait
   // until `fn` returns (and `fn` never sees a half-mounted root). Any thread.
+  // With `mounts` (issue #6: docker cp), the volumes and binds among them
+  // are mounted at their destinations in that root, so `fn` reads and writes
+  // them rather than the layer below (tmpfs mounts are not reachable).
   virtual Status withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                            const std::vector<SandboxMount>& mounts,
                             const std::function<Status(const std::string& rootfs)>& fn) = 0;
+  Status withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                    const std::function<Status(const std::string& rootfs)>& fn) {
+    return withRootfs(id, lower_dirs, {}, fn);
+  }
   // Runs `fn` with the container's writable layer in overlay format
   // (`upper`; it may not exist yet) and every layer below it, top-most first
   // (the driver's own layers, then `lower_dirs`). The layer may belong to a

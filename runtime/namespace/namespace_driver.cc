@@ -520,8 +520,34 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
       bundle + "/resolv.conf",
       resolvConfWithOptions(resolv, dns, sec.dns_search, sec.dns_options), 0644));
   for (const char* f : {"resolv.conf", "hostname", "hosts"}) {
-    in.binds.push_back({bundle + "/" + f, std::string("/etc/") + f, spec.readonly_rootfs});
+    std::string dest = std::string("/etc/") + f;
+    bool user_mount = false;  // dockerd leaves a user's mount of the file alone
+    for (const auto& m : spec.mounts) user_mount = user_mount || m.destination == dest;
+    if (!user_mount) in.binds.push_back({bundle + "/" + f, dest, spec.readonly_rootfs});
   }
+  // issue #6: volumes, binds and tmpfs mounts.
+  for (const auto& m : spec.mounts) {
+    OciBindMount b;
+    b.destination = m.destination;
+    b.readonly = m.readonly;
+    if (m.kind == SandboxMount::Kind::kTmpfs) {
+      b.type = "tmpfs";
+      b.options = {"noexec", "nosuid", "nodev", "rprivate"};  // dockerd's defaults, then the user's
+      b.options.insert(b.options.end(), m.tmpfs_options.begin(), m.tmpfs_options.end());
+      if (m.readonly) b.options.push_back("ro");
+    } else {
+      b.source = m.source;
+      b.options = {m.recursive ? "rbind" : "bind", m.propagation.empty() ? "rprivate" : m.propagation,
+                   m.readonly ? "ro" : "rw"};
+    }
+    in.binds.push_back(std::move(b));
+  }
+  // Parents before children (dockerd sorts by depth): a volume on /etc keeps
+  // /etc/hosts visible, a bind into a volume lands inside it.
+  auto depth = [](const std::string& p) { return std::count(p.begin(), p.end(), '/'); };
+  std::stable_sort(in.binds.begin(), in.binds.end(), [&](const OciBindMount& a, const OciBindMount& b) {
+    return depth(a.destination) < depth(b.destination);
+  });
   return writeFile(bundle + "/config.json", buildOciConfig(in), 0600);
 }
 
@@ -993,6 +1019,79 @@ Status makeInitLayer(const std::string& dir, const std::vector<std::string>& ima
   return Status::Ok();
 }
 
+// issue #6 (docker cp): the volumes and binds among `mounts` bound at their
+// destinations in the root at `root`, parents first. Every destination is
+// resolved inside the root (a symlink in the image never leads out); a
+// missing one is created as the runtime would (a directory, or an empty file
+// for a file's bind).
+Status mountInRoot(const std::string& root, const std::vector<SandboxMount>& mounts) {
+  std::vector<const SandboxMount*> binds;
+  for (const auto& m : mounts) {
+    if (m.kind == SandboxMount::Kind::kBind) binds.push_back(&m);
+  }
+  auto depth = [](const std::string& p) { return std::count(p.begin(), p.end(), '/'); };
+  std::stable_sort(binds.begin(), binds.end(), [&](const SandboxMount* a, const SandboxMount* b) {
+    return depth(a->destination) < depth(b->destination);
+  });
+  for (const SandboxMount* m : binds) {
+    ARCA_ASSIGN_OR_RETURN(RootDir dir, RootDir::open(root));
+    struct stat src {};
+    if (stat(m->source.c_str(), &src) != 0) return Internal(errnoText("stat " + m->source));
+    // Create the missing components, each resolved in the root.
+    std::string prefix;
+    std::vector<std::string> parts;
+    for (size_t i = 1; i <= m->destination.size();) {
+      size_t slash = m->destination.find('/', i);
+      if (slash == std::string::npos) slash = m->destination.size();
+      if (slash > i) parts.push_back(m->destination.substr(i, slash - i));
+      i = slash + 1;
+    }
+    for (size_t i = 0; i < parts.size(); ++i) {
+      std::string parent = prefix.empty() ? "/" : prefix;
+      prefix += "/" + parts[i];
+      int fd = dir.openAt(prefix, O_PATH | O_CLOEXEC);
+      if (fd >= 0) {
+        close(fd);
+        continue;
+      }
+      if (errno != ENOENT) return Internal(errnoText("open " + prefix + " in the container"));
+      int pfd = dir.openAt(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (pfd < 0) return Internal(errnoText("open " + parent + " in the container"));
+      bool file = i + 1 == parts.size() && !S_ISDIR(src.st_mode);
+      int rc = 0;
+      if (file) {
+        int f = openat(pfd, parts[i].c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        rc = f < 0 ? -1 : close(f);
+      } else {
+        rc = mkdirat(pfd, parts[i].c_str(), 0755);
+      }
+      int err = errno;
+      close(pfd);
+      if (rc != 0 && err != EEXIST) {
+        errno = err;
+        return Internal(errnoText("create " + prefix + " in the container"));
+      }
+    }
+    int target = dir.openAt(m->destination, O_PATH | O_CLOEXEC);
+    if (target < 0) return Internal(errnoText("open " + m->destination + " in the container"));
+    std::string at = "/proc/self/fd/" + std::to_string(target);
+    unsigned long flags = MS_BIND | (m->recursive ? MS_REC : 0);
+    int rc = ::mount(m->source.c_str(), at.c_str(), nullptr, flags, nullptr);
+    if (rc == 0 && m->readonly) {
+      // The mount on top of the descriptor's path: reach it by path now.
+      std::string path = root + (m->destination == "/" ? "" : m->destination);
+      rc = ::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
+    }
+    int err = errno;
+    close(target);
+    if (rc != 0) {
+      errno = err;
+      return Internal(errnoText("mount " + m->source + " on " + m->destination));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::shared_ptr<std::shared_mutex> NamespaceDriver::rootfsLock(const std::string& id) {
@@ -1041,26 +1140,40 @@ StatusOr<std::vector<std::string>> NamespaceDriver::layerStack(
 }
 
 Status NamespaceDriver::withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                                   const std::vector<SandboxMount>& mounts,
                                    const std::function<Status(const std::string& rootfs)>& fn) {
   if (!validId(id)) return InvalidArgument("invalid container id " + id);
   auto lock = rootfsLock(id);
   const std::string live = bundleDir(id) + "/rootfs";
-  {
+  bool with_mounts = false;
+  for (const auto& m : mounts) with_mounts = with_mounts || m.kind == SandboxMount::Kind::kBind;
+  if (!with_mounts) {
     std::shared_lock<std::shared_mutex> reading(*lock);
     if (isMountRoot(live)) return fn(live);
   }
   std::unique_lock<std::shared_mutex> mounting(*lock);
-  if (isMountRoot(live)) return fn(live);  // started meanwhile
-  ARCA_ASSIGN_OR_RETURN(std::vector<std::string> lowers, layerStack(id, lower_dirs));
-  const std::string layer = layerDir(id);
-  ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/upper", 0755));
-  ARCA_RETURN_IF_ERROR(mkdirAll(layer + "/work", 0700));
+  if (!with_mounts && isMountRoot(live)) return fn(live);  // started meanwhile
   const std::string target =
       options_.exec_root + "/m/" + id + "." + std::to_string(++private_mounts_);
   if (mkdir(target.c_str(), 0700) != 0) return Internal(errnoText("mkdir " + target));
-  Status st = mountOverlay(lowers, layer + "/upper", layer + "/work", target);
+  Status st;
+  if (isMountRoot(live)) {
+    // A running container with volumes: a private view of its live root
+    // (the same overlay) with the volumes and binds mounted on it.
+    if (::mount(live.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+        ::mount(nullptr, target.c_str(), nullptr, MS_PRIVATE, nullptr) != 0) {
+      st = Internal(errnoText("bind " + live));
+    }
+  } else {
+    auto lowers = layerStack(id, lower_dirs);
+    const std::string layer = layerDir(id);
+    st = lowers.ok() ? mkdirAll(layer + "/upper", 0755) : lowers.status();
+    if (st.ok()) st = mkdirAll(layer + "/work", 0700);
+    if (st.ok()) st = mountOverlay(*lowers, layer + "/upper", layer + "/work", target);
+  }
   if (st.ok()) {
-    st = fn(target);
+    st = mountInRoot(target, mounts);
+    if (st.ok()) st = fn(target);
     if (Status u = unmountAll(target); !u.ok()) {
       logger()->warn("unmounting the private root of {}: {}", id, u.toString());
     }

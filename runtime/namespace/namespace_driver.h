@@ -64,7 +64,9 @@ class NamespaceDriver final : public SandboxDriver {
                 uint32_t height) override;
   Status update(const std::string& id, const std::string& resources_json) override;
   std::string name() const override { return options_.oci_runtime; }
+  using SandboxDriver::withRootfs;
   Status withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,
+                    const std::vector<SandboxMount>& mounts,
                     const std::function<Status(const std::string& rootfs)>& fn) override;
   Status withLayers(const std::string& id, const std::vector<std::string>& lower_dirs,
                     const LayersFn& fn) override;

@@ -173,6 +173,10 @@ std::string buildOciConfig(const OciConfigInput& in) {
   mount(w, "/dev/shm", "tmpfs", "shm",
         {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(in.shm_size)});
   for (const auto& b : in.binds) {
+    if (!b.options.empty()) {
+      mount(w, b.destination, b.type, b.type == "tmpfs" ? "tmpfs" : b.source, b.options);
+      continue;
+    }
     mount(w, b.destination, "bind", b.source,
           {"rbind", "rprivate", b.readonly ? std::string("ro") : std::string("rw")});
   }

@@ -14,6 +14,10 @@ struct OciBindMount {
   std::string source;       // host path
   std::string destination;  // path in the container
   bool readonly = false;
+  // issue #6: "bind" or "tmpfs"; options replace the default
+  // {"rbind", "rprivate", "ro"|"rw"} when not empty.
+  std::string type = "bind";
+  std::vector<std::string> options;
 };
 
 // Docker's default capability set (moby oci/caps/defaults.go).

@@ -293,3 +293,28 @@ class ArcadTestCase(unittest.TestCase):
 
     def d(self, *args, **kw):
         return self.arcad.docker(*args, **kw)
+
+
+class ComposeTestCase(unittest.TestCase):
+    """A live arcad (busybox loaded) and a docker-compose project directory
+    holding COMPOSE (a class attribute) as docker-compose.yml; PROJECT names it."""
+    COMPOSE = ""
+    PROJECT = "arca"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = Arcad.with_busybox()
+        cls.dir = tempfile.mkdtemp(prefix="arca-compose-")
+        with open(os.path.join(cls.dir, "docker-compose.yml"), "w") as f:
+            f.write(cls.COMPOSE)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.compose("down", "-v", "-t", "1")
+        cls.a.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def compose(cls, *args):
+        return subprocess.run(["docker-compose", "-p", cls.PROJECT, *args], cwd=cls.dir,
+                              env=cls.a.env, capture_output=True, text=True, timeout=180)

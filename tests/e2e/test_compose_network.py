@@ -2,14 +2,11 @@
 network; the client reaches the server by its service name; down removes
 the network."""
 import json
-import os
 import shutil
-import subprocess
-import tempfile
 import time
 import unittest
 
-from arca_fixture import Arcad, have_prereqs
+from arca_fixture import ComposeTestCase, have_prereqs
 
 SKIP = have_prereqs() or (None if shutil.which("docker-compose") else "docker-compose missing")
 
@@ -32,24 +29,9 @@ networks:
 
 
 @unittest.skipIf(SKIP, SKIP)
-class ComposeNetwork(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.a = Arcad.with_busybox()
-        cls.dir = tempfile.mkdtemp(prefix="arca-compose-")
-        with open(os.path.join(cls.dir, "docker-compose.yml"), "w") as f:
-            f.write(COMPOSE)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.compose("down", "-t", "1")
-        cls.a.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    @classmethod
-    def compose(cls, *args):
-        return subprocess.run(["docker-compose", "-p", "appnet", *args], cwd=cls.dir,
-                              env=cls.a.env, capture_output=True, text=True, timeout=180)
+class ComposeNetwork(ComposeTestCase):
+    COMPOSE = COMPOSE
+    PROJECT = "appnet"
 
     def test_client_reaches_server_by_service_name(self):
         r = self.compose("up", "-d")

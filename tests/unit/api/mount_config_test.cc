@@ -126,5 +126,40 @@ TEST(MountConfig, HostConfigOrderAndDuplicates) {
   EXPECT_EQ(parseHostConfigMounts(d).status().message(), "Duplicate mount point: /d");
 }
 
+// issue #6: the event log's form, with the fields as given for inspect.
+TEST(MountConfig, ContainerMountsIntoHostConfig) {
+  rapidjson::Document d;
+  d.Parse(R"({"Binds":["data:/d","/tmp:/h:ro"],
+             "Mounts":[{"Type":"volume","Target":"/v","VolumeOptions":{"NoCopy":true,"Labels":{"k":"v"}}}],
+             "Tmpfs":{"/t":"size=1m,exec"},"VolumesFrom":["other:ro"]})");
+  v1::HostConfig hc;
+  Status st = parseContainerMounts(d, &hc);
+  ASSERT_TRUE(st.ok()) << st.toString();
+  ASSERT_EQ(hc.mounts_size(), 4);
+  EXPECT_EQ(hc.mounts(0).origin(), "binds");
+  EXPECT_EQ(hc.mounts(0).type(), "volume");
+  EXPECT_EQ(hc.mounts(1).type(), "bind");
+  EXPECT_TRUE(hc.mounts(1).create_source());
+  EXPECT_TRUE(hc.mounts(1).read_only());
+  EXPECT_EQ(hc.mounts(1).mode(), "ro");
+  EXPECT_EQ(hc.mounts(2).origin(), "mounts");
+  EXPECT_TRUE(hc.mounts(2).no_copy());
+  EXPECT_EQ(hc.mounts(2).source(), "");  // anonymous: the decider names it
+  EXPECT_EQ(hc.mounts(2).volume_labels().at("k"), "v");
+  EXPECT_EQ(hc.mounts(3).origin(), "tmpfs");
+  EXPECT_EQ(hc.mounts(3).tmpfs_size(), 1 << 20);
+  EXPECT_EQ(hc.mounts(3).tmpfs_options(0), "exec");
+  EXPECT_EQ(hc.binds_size(), 2);
+  EXPECT_EQ(hc.mounts_json().front(), '[');
+  EXPECT_EQ(hc.tmpfs().at("/t"), "size=1m,exec");
+  EXPECT_EQ(hc.volumes_from(0), "other:ro");
+  rapidjson::Document missing;
+  missing.Parse(R"({"Mounts":[{"Type":"bind","Source":"/nonexistent-arca-src","Target":"/x"}]})");
+  v1::HostConfig h2;
+  EXPECT_EQ(parseContainerMounts(missing, &h2).message(),
+            "invalid mount config for type \"bind\": bind source path does not exist: "
+            "/nonexistent-arca-src");
+}
+
 }  // namespace
 }  // namespace arca::api

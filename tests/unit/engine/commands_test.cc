@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/unit/support/fixed_ids.h"
+#include "tests/unit/support/states.h"
 
 #include <csignal>
 
@@ -25,15 +26,7 @@ void apply(v1::State& s, std::vector<v1::Event>& evs) {
   evs.clear();
 }
 
-v1::State withImage() {
-  v1::State s;
-  std::vector<v1::Event> evs(1);
-  auto* r = evs[0].mutable_image_loaded()->mutable_image();
-  r->set_id("sha256:" + std::string(64, 'a'));
-  r->add_repo_tags("docker.io/library/busybox:latest");
-  apply(s, evs);
-  return s;
-}
+v1::State withImage() { return testing::withBusybox(); }
 
 engine::CreateContainer cmd(const std::string& name) {
   engine::CreateContainer c;

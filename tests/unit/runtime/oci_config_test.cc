@@ -79,3 +79,37 @@ TEST(BuildOciConfig, DockerDefaults) {
 
 }  // namespace
 }  // namespace arca::runtime
+
+namespace arca::runtime {
+namespace {
+
+// issue #6: volumes and binds with their own options, tmpfs mounts.
+TEST(BuildOciConfig, UserMountsKeepTheirOptions) {
+  OciConfigInput in;
+  in.args = {"true"};
+  OciBindMount vol;
+  vol.source = "/var/lib/arca/volumes/data/_data";
+  vol.destination = "/d";
+  vol.options = {"rbind", "rslave", "ro"};
+  OciBindMount tmp;
+  tmp.type = "tmpfs";
+  tmp.destination = "/t";
+  tmp.options = {"noexec", "nosuid", "nodev", "rprivate", "size=1048576", "mode=1777"};
+  in.binds = {vol, tmp};
+  rapidjson::Document d;
+  d.Parse(buildOciConfig(in).c_str());
+  ASSERT_FALSE(d.HasParseError());
+  const auto& mounts = d["mounts"].GetArray();
+  const auto& v = mounts[mounts.Size() - 2];
+  EXPECT_STREQ(v["type"].GetString(), "bind");
+  EXPECT_STREQ(v["source"].GetString(), "/var/lib/arca/volumes/data/_data");
+  EXPECT_EQ(strings(v["options"]), (std::vector<std::string>{"rbind", "rslave", "ro"}));
+  const auto& t = mounts[mounts.Size() - 1];
+  EXPECT_STREQ(t["type"].GetString(), "tmpfs");
+  EXPECT_STREQ(t["source"].GetString(), "tmpfs");
+  EXPECT_STREQ(t["destination"].GetString(), "/t");
+  EXPECT_EQ(strings(t["options"]).back(), "mode=1777");
+}
+
+}  // namespace
+}  // namespace arca::runtime
