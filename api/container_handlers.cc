@@ -322,16 +322,24 @@ void createContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   // issue #6: empty volumes get the image's content now (dockerd's copy-up).
   v1::Container created;
   v1::ImageRecord image;
+  v1::State volumes;  // their driver options
   ctx.engine->read([&](const v1::State& s) {
     auto it = s.containers().find(id);
     if (it != s.containers().end()) created = it->second;
+    *volumes.mutable_volumes() = s.volumes();
     auto img = s.images().find(created.image_id());
     if (img != s.images().end()) image = img->second.record();
     return 0;
   });
   if (created.host_config().mounts_size() > 0 && ctx.volumes) {
+    for (const auto& m : created.host_config().mounts()) {  // every volume has its directory
+      if (m.type() != "volume") continue;
+      auto v = volumes.volumes().find(m.source());
+      Status c = ctx.volumes->create(m.source(), v == volumes.volumes().end() ? 0 : v->second.created_ns());
+      if (!c.ok()) spdlog::warn("volume {}: {}", m.source(), c.toString());
+    }
     auto lowers = ctx.images->layerDirs(image);
-    Status cp = lowers.ok() ? runtime::populateVolumes(*ctx.driver, created, *lowers, *ctx.volumes)
+    Status cp = lowers.ok() ? runtime::populateVolumes(*ctx.driver, volumes, created, *lowers, *ctx.volumes)
                             : lowers.status();
     if (!cp.ok()) {
       Status rm = ctx.executor->removeContainer(id, true);

@@ -227,6 +227,17 @@ StatusOr<MountRequest> parseMountObject(const rapidjson::Value& v) {
           return invalidMount(tn, "invalid propagation mode: " + m.propagation);
         }
         m.non_recursive = getBool(b, "NonRecursive", &te).value_or(false);
+        m.readonly_non_recursive = getBool(b, "ReadOnlyNonRecursive", &te).value_or(false);
+        bool force = getBool(b, "ReadOnlyForceRecursive", &te).value_or(false);
+        if ((m.readonly_non_recursive || force) && !m.readonly) {
+          return invalidMount(tn, "option 'ReadOnlyNonRecursive' and 'ReadOnlyForceRecursive' require 'ReadOnly' to be set");
+        }
+        if (m.readonly_non_recursive && force) {
+          return invalidMount(tn, "option 'ReadOnlyNonRecursive' and 'ReadOnlyForceRecursive' cannot be both set");
+        }
+        if (m.non_recursive && force) {
+          return invalidMount(tn, "option 'ReadOnlyForceRecursive' requires 'NonRecursive' to be unset");
+        }
         if (getBool(b, "CreateMountpoint", &te).value_or(false)) m.create_source = true;
       }
       break;
@@ -365,6 +376,7 @@ v1::MountPoint toMountPoint(const MountRequest& m) {
   p.set_mode(m.mode_text);
   p.set_propagation(m.propagation);
   p.set_non_recursive(m.non_recursive);
+  p.set_readonly_non_recursive(m.readonly_non_recursive);
   p.set_no_copy(m.nocopy);
   p.set_tmpfs_size(m.tmpfs_size);
   p.set_tmpfs_mode(m.tmpfs_mode);

@@ -29,6 +29,7 @@ struct MountRequest {
   std::string propagation;          // "" = rprivate
   bool create_source = false;       // -v creates a missing bind source; --mount does not
   bool non_recursive = false;       // bind-recursive=disabled
+  bool readonly_non_recursive = false;  // bind-recursive=writable (ReadOnlyNonRecursive)
   // tmpfs
   int64_t tmpfs_size = 0;  // bytes; 0 = unlimited (half of RAM, as the kernel)
   uint32_t tmpfs_mode = 0;  // 0 = 1777

@@ -94,13 +94,19 @@ void createVolume(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return engine::decideCreateVolume(s, cmd, *ctx.engine->ids(), out, &name);
   });
   if (!seq.ok()) return sendError(w, seq.status());
-  if (Status c = ctx.volumes->create(name); !c.ok()) spdlog::warn("volume {}: {}", name, c.toString());
   std::string out;
+  int64_t generation = 0;
   ctx.engine->read([&](const v1::State& s) {
     auto v = engine::findVolume(s, name);
-    if (v.ok()) out = volumeJson(ctx, **v);
+    if (v.ok()) {
+      out = volumeJson(ctx, **v);
+      generation = (*v)->created_ns();
+    }
     return 0;
   });
+  if (Status c = ctx.volumes->create(name, generation); !c.ok()) {
+    spdlog::warn("volume {}: {}", name, c.toString());
+  }
   if (out.empty()) return sendError(w, Internal("volume " + name + " vanished"));
   sendJson(w, 201, out);
 }
@@ -165,20 +171,24 @@ void listVolumes(ApiContext& ctx, Request& req, ResponseWriter& w) {
   sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
 }
 
-void removeVolumeData(const ApiContext& ctx, const std::string& name) {
-  Status st = ctx.volumes->remove(name);
+void removeVolumeData(const ApiContext& ctx, const std::string& name, int64_t generation) {
+  // A volume of that name created again meanwhile keeps its new directory.
+  Status st = ctx.volumes->remove(name, generation);
   if (!st.ok()) spdlog::warn("volume {}: removing its data: {}", name, st.toString());
 }
 
 void deleteVolume(ApiContext& ctx, Request& req, ResponseWriter& w) {
   const std::string name = req.params["name"];
   bool existed = false;
+  int64_t generation = 0;
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-    existed = s.volumes().count(name) > 0;
+    auto v = s.volumes().find(name);
+    existed = v != s.volumes().end();
+    if (existed) generation = v->second.created_ns();
     return engine::decideRemoveVolume(s, name, req.queryBool("force"), out);
   });
   if (!seq.ok()) return sendError(w, seq.status());
-  if (existed) removeVolumeData(ctx, name);
+  if (existed) removeVolumeData(ctx, name, generation);
   w.send(204, "", "");
 }
 
@@ -203,6 +213,7 @@ void pruneVolumes(ApiContext& ctx, Request& req, ResponseWriter& w) {
   // Before API 1.42 a prune removed named volumes too.
   if (!req.apiVersion().empty() && compareVersions(req.apiVersion(), "1.42") < 0) all = true;
   std::vector<std::string> names;
+  std::vector<int64_t> generations;
   uint64_t reclaimed = 0;
   auto seq = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     names = engine::pruneableVolumes(s, all, [&](const v1::Volume& v) {
@@ -210,7 +221,9 @@ void pruneVolumes(ApiContext& ctx, Request& req, ResponseWriter& w) {
       if (!f["label!"].empty() && labelsOk(v, f["label!"])) return true;
       return false;
     });
+    generations.clear();
     for (const auto& n : names) {
+      generations.push_back(s.volumes().at(n).created_ns());
       v1::Event e;
       e.mutable_volume_removed()->set_name(n);
       out->push_back(std::move(e));
@@ -218,10 +231,10 @@ void pruneVolumes(ApiContext& ctx, Request& req, ResponseWriter& w) {
     return Status::Ok();
   });
   if (!seq.ok()) return sendError(w, seq.status());
-  for (const auto& n : names) {
-    int64_t size = ctx.volumes->size(n);
+  for (size_t i = 0; i < names.size(); ++i) {
+    int64_t size = ctx.volumes->size(names[i]);
     if (size > 0) reclaimed += static_cast<uint64_t>(size);
-    removeVolumeData(ctx, n);
+    removeVolumeData(ctx, names[i], generations[i]);
   }
   rapidjson::StringBuffer sb;
   JsonWriter j(sb);

@@ -3,7 +3,7 @@
 reference engine, one run.
 
   sudo python3 bench/volume_bench.py [--ref unix:///path/docker.sock] [--mb 1024]
-         [--files 10000] [--runs 3] [--dir /tmp] [--only both|arca|ref]
+         [--files 10000] [--runs 5] [--dir /tmp] [--only both|arca|ref]
 
 For each engine, one long-running busybox container (`--network none`) has a
 named volume (`-v vbenchvol:/vol`) and a bind mount of a fresh host directory
@@ -13,7 +13,8 @@ named volume (`-v vbenchvol:/vol`) and a bind mount of a fresh host directory
     (`echo 3 > /proc/sys/vm/drop_caches` on the host)
   - small-file create rate: FILES files of 4 KiB written by one busybox shell
     loop with the `echo` builtin (no fork per file), no sync in the timing
-Each figure is the best of RUNS, timed on the host around `docker exec` less
+Rounds interleave the engines (alternating which goes first); each figure is
+the best of RUNS, timed on the host around `docker exec` less
 the median of an empty `docker exec` (start-up cost excluded; busybox `date`
 has no %N and Debian's busybox `dd` prints no rate). Before each timed run the
 previous data is removed, `sync`ed and the page cache dropped.
@@ -83,86 +84,88 @@ def prepare(env, script):
     drop_caches()
 
 
-def seq_io(env, d, mb, runs, base):
-    """Best-of-runs write and read MiB/s of an mb MiB file in container dir d."""
+def seq_once(env, d, mb, base):
+    """One write and one cold read of an mb MiB file in container dir d: MiB/s."""
     f = f"{d}/f"
-    best_w = best_r = 0.0
-    for _ in range(runs):
-        prepare(env, f"rm -f {f}; sync")
-        secs, out = timed_exec(env, f"dd if=/dev/zero of={f} bs=1M count={mb} conv=fsync", base)
-        if f"{mb}+0 records out" not in out:
-            raise RuntimeError(f"write in {d}: {out[-300:]}")
-        if secs > 0:
-            best_w = max(best_w, mb / secs)
-        drop_caches()
-        secs, out = timed_exec(env, f"dd if={f} of=/dev/null bs=1M", base)
-        if f"{mb}+0 records out" not in out:
-            raise RuntimeError(f"read in {d}: {out[-300:]}")
-        if secs > 0:
-            best_r = max(best_r, mb / secs)
     prepare(env, f"rm -f {f}; sync")
-    return round(best_w, 1), round(best_r, 1)
+    secs_w, out = timed_exec(env, f"dd if=/dev/zero of={f} bs=1M count={mb} conv=fsync", base)
+    if f"{mb}+0 records out" not in out:
+        raise RuntimeError(f"write in {d}: {out[-300:]}")
+    drop_caches()
+    secs_r, out = timed_exec(env, f"dd if={f} of=/dev/null bs=1M", base)
+    if f"{mb}+0 records out" not in out:
+        raise RuntimeError(f"read in {d}: {out[-300:]}")
+    prepare(env, f"rm -f {f}; sync")
+    return mb / max(secs_w, 1e-6), mb / max(secs_r, 1e-6)
 
 
-def small_files(env, d, n, runs, base):
-    """Best-of-runs rate of creating n 4 KiB files in container dir d."""
+def small_once(env, d, n, base):
+    """The rate of creating n 4 KiB files in a fresh dir under container dir d."""
     sf = f"{d}/sf"
     # 4095 'x' + the newline echo adds = 4096 bytes; echo is an ash builtin.
     script = (f's=$(head -c 4095 /dev/zero | tr "\\0" x); cd {sf} && i=0; '
               f'while [ $i -lt {n} ]; do echo "$s" > f$i; i=$((i+1)); done')
-    best = 0.0
-    for _ in range(runs):
-        prepare(env, f"rm -rf {sf}; mkdir {sf}; sync")
-        secs, _ = timed_exec(env, script, base)
-        cnt = run(env, "exec", CTR, "sh", "-c", f"ls {sf} | wc -l").stdout.strip()
-        size = run(env, "exec", CTR, "sh", "-c", f"wc -c < {sf}/f0").stdout.strip()
-        if cnt != str(n) or size != "4096":
-            raise RuntimeError(f"small files in {d}: {cnt} files, f0 {size} bytes")
-        if secs > 0:
-            best = max(best, n / secs)
+    prepare(env, f"rm -rf {sf}; mkdir {sf}; sync")
+    secs, _ = timed_exec(env, script, base)
+    cnt = run(env, "exec", CTR, "sh", "-c", f"ls {sf} | wc -l").stdout.strip()
+    size = run(env, "exec", CTR, "sh", "-c", f"wc -c < {sf}/f0").stdout.strip()
+    if cnt != str(n) or size != "4096":
+        raise RuntimeError(f"small files in {d}: {cnt} files, f0 {size} bytes")
     prepare(env, f"rm -rf {sf}; sync")
-    return round(best, 1)
+    return n / max(secs, 1e-6)
 
 
-def bench(res, name, env, tar, args, data_root):
-    print(f"== {name}", file=sys.stderr)
-    res["data_root"] = fs_info(data_root)
-    bind = tempfile.mkdtemp(prefix=f"arca-vbench-bind-{name}-", dir=args.dir)
-    res["bind_dir"] = fs_info(bind)
-    try:
+class Engine:
+    """One engine's container with a named volume on /vol and a bind on /bind."""
+
+    def __init__(self, name, env, tar, args, data_root):
+        self.name, self.env, self.res, self.bind = name, env, {}, None
+        self.res["data_root"] = fs_info(data_root)
+        self.bind = tempfile.mkdtemp(prefix=f"arca-vbench-bind-{name}-", dir=args.dir)
+        self.res["bind_dir"] = fs_info(self.bind)
         run(env, "load", "-i", tar)
-        run(env, "rm", "-f", CTR, check=False)
-        run(env, "volume", "rm", "-f", VOL, check=False)
+        self.teardown(keep_bind=True)
         run(env, "volume", "create", VOL)
         mp = json.loads(run(env, "volume", "inspect", VOL).stdout)[0]["Mountpoint"]
-        res["volume"] = fs_info(mp)
+        self.res["volume"] = fs_info(mp)
         run(env, "run", "-d", "--name", CTR, "--network", "none", "-v", f"{VOL}:/vol",
-            "-v", f"{bind}:/bind", "busybox", "sleep", "36000")
+            "-v", f"{self.bind}:/bind", "busybox", "sleep", "36000")
         run(env, "exec", CTR, "true")  # warm-up
-        base = exec_base(env)
-        res["empty_exec_ms"] = round(base * 1000, 1)
+        self.base = exec_base(env)
+        self.res["empty_exec_ms"] = round(self.base * 1000, 1)
+
+    def measure(self, args):
+        """One round of every figure; the best so far is kept."""
         for key, d in (("volume", "/vol"), ("bind", "/bind")):
-            print(f"   {key}: {args.mb} MiB write/read", file=sys.stderr)
-            w, r = seq_io(env, d, args.mb, args.runs, base)
-            print(f"   {key}: {args.files} small files", file=sys.stderr)
-            res[f"{key}_write_mib_per_s"] = w
-            res[f"{key}_read_mib_per_s"] = r
-            res[f"{key}_small_files_per_s"] = small_files(env, d, args.files, args.runs, base)
-    finally:
-        run(env, "rm", "-f", CTR, check=False)
-        run(env, "volume", "rm", "-f", VOL, check=False)
-        shutil.rmtree(bind, ignore_errors=True)
-    return res
+            w, r = seq_once(self.env, d, args.mb, self.base)
+            f = small_once(self.env, d, args.files, self.base)
+            for k, v in ((f"{key}_write_mib_per_s", w), (f"{key}_read_mib_per_s", r),
+                         (f"{key}_small_files_per_s", f)):
+                self.res[k] = round(max(self.res.get(k, 0.0), v), 1)
+
+    def teardown(self, keep_bind=False):
+        run(self.env, "rm", "-f", CTR, check=False)
+        run(self.env, "volume", "rm", "-f", VOL, check=False)
+        if not keep_bind and self.bind:
+            shutil.rmtree(self.bind, ignore_errors=True)
 
 
-def guarded(name, env, tar, args, data_root):
-    res = {}
-    try:
-        bench(res, name, env, tar, args, data_root)
-    except Exception as e:  # keep the other engine's figures
-        print(f"{name}: {e}", file=sys.stderr)
-        res["error"] = str(e)[-500:]
-    return res
+def bench_all(engines, args):
+    """Rounds interleave the engines (their order alternating), so drift of the
+    disk or the page cache over the run hits both alike; best of RUNS each."""
+    live = dict(engines)
+    for i in range(args.runs):
+        order = list(live.items())
+        if i % 2:
+            order.reverse()
+        for name, e in order:
+            print(f"== round {i + 1}/{args.runs}: {name}", file=sys.stderr)
+            try:
+                e.measure(args)
+            except Exception as ex:  # keep the other engine's figures
+                print(f"{name}: {ex}", file=sys.stderr)
+                e.res["error"] = str(ex)[-500:]
+                live.pop(name)
 
 
 KEYS = [f"{k}_{m}" for k in ("volume", "bind")
@@ -174,7 +177,7 @@ def main():
     ap.add_argument("--ref", default=os.environ.get("REF_DOCKER_HOST", ""))
     ap.add_argument("--mb", type=int, default=1024, help="file size for dd, MiB")
     ap.add_argument("--files", type=int, default=10000, help="4 KiB files to create")
-    ap.add_argument("--runs", type=int, default=3, help="best of RUNS")
+    ap.add_argument("--runs", type=int, default=5, help="best of RUNS (interleaved rounds)")
     ap.add_argument("--dir", default="/tmp",
                     help="where arcad's data root and the bind dirs go (the reference's fs)")
     ap.add_argument("--only", choices=("both", "arca", "ref"), default="both")
@@ -188,14 +191,21 @@ def main():
         tar, _ = busybox_archive(work)
         cfg = os.path.join(work, "docker-config")
         os.makedirs(cfg, exist_ok=True)
+        engines = {}
         if args.only != "ref":
             a = Arcad(root=os.path.join(work, "arcad")).start()
-            out["arcad"] = guarded("arcad", a.env, tar, args, a.data_root)
+            engines["arcad"] = Engine("arcad", a.env, tar, args, a.data_root)
         if args.ref and args.only != "arca":
             env = dict(os.environ, DOCKER_HOST=args.ref, DOCKER_CONFIG=cfg)
             env.pop("DOCKER_CONTEXT", None)
             root = run(env, "info", "--format", "{{.DockerRootDir}}").stdout.strip()
-            out["reference"] = guarded("reference", env, tar, args, root)
+            engines["reference"] = Engine("reference", env, tar, args, root)
+        try:
+            bench_all(engines, args)
+        finally:
+            for name, e in engines.items():
+                e.teardown()
+                out[name] = e.res
         x, r = out.get("arcad", {}), out.get("reference", {})
         if "error" not in x and "error" not in r and x and r:
             out["ratios_arca_over_ref"] = {

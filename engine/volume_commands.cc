@@ -76,8 +76,10 @@ Status planContainerMounts(const v1::State& s,
       targets.insert(m.destination());
       v1::MountPoint copy = m;
       copy.set_origin("volumes-from");
-      if (set_ro) copy.set_read_only(ro);
+      if (set_ro && ro) copy.set_read_only(true);  // ":rw" never loosens a read-only mount
       copy.set_create_source(false);
+      copy.set_no_copy(true);  // dockerd never copies up into an inherited volume
+      copy.set_volume_created(false);
       *mounts->Add() = std::move(copy);
     }
   }

@@ -236,6 +236,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
 
   auto fail = [&](const std::string& msg) {
     spdlog::info("executor: start of {} failed: {}", id.substr(0, 12), msg);
+    if (opts_.volumes) releaseMounts(container, *opts_.volumes);  // issue #6
     v1::Event e;
     auto* ev = e.mutable_container_start_failed();
     ev->set_id(id);
@@ -459,11 +460,14 @@ Status Executor::finishRemoval(const std::string& id) {
   fs::remove_all(opts_.containers_dir + "/" + id, ec);
   // issue #6: with rm -v / --rm, its anonymous volumes go in the same batch.
   std::vector<std::string> volumes;
+  std::vector<int64_t> generations;
   auto recorded = engine_->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
     auto it = s.containers().find(id);
     if (it != s.containers().end() && it->second.remove_volumes()) {
       volumes = engine::anonymousVolumesOf(s, id);
     }
+    generations.clear();
+    for (const auto& v : volumes) generations.push_back(s.volumes().at(v).created_ns());
     for (const auto& v : volumes) {  // dockerd: the volumes' destroy first
       v1::Event r;
       r.mutable_volume_removed()->set_name(v);
@@ -475,9 +479,9 @@ Status Executor::finishRemoval(const std::string& id) {
     return Status::Ok();
   });
   if (!recorded.ok()) return recorded.status();
-  for (const auto& v : volumes) {
-    if (!opts_.volumes) break;
-    Status rm = opts_.volumes->remove(v);
+  for (size_t i = 0; i < volumes.size() && opts_.volumes; ++i) {
+    const std::string& v = volumes[i];
+    Status rm = opts_.volumes->remove(v, generations[i]);
     if (!rm.ok()) spdlog::warn("executor: removing volume {}: {}", v, rm.toString());
   }
   return Status::Ok();
@@ -485,26 +489,13 @@ Status Executor::finishRemoval(const std::string& id) {
 
 void Executor::releaseVolumes(const std::string& id) {
   if (!opts_.volumes) return;
-  std::vector<std::string> unused;
+  v1::Container c;
   engine_->read([&](const v1::State& s) {
     auto it = s.containers().find(id);
-    if (it == s.containers().end()) return 0;
-    for (const auto& m : it->second.host_config().mounts()) {
-      auto v = s.volumes().find(m.source());
-      if (m.type() != "volume" || v == s.volumes().end() || !v->second.options().count("type")) continue;
-      bool used = false;
-      for (const auto& u : engine::volumeUsers(s, m.source())) {
-        auto c = s.containers().find(u);
-        used = used || (u != id && c != s.containers().end() && c->second.status() == "running");
-      }
-      if (!used) unused.push_back(m.source());
-    }
+    if (it != s.containers().end()) c = it->second;
     return 0;
   });
-  for (const auto& v : unused) {
-    Status st = opts_.volumes->unmount(v);
-    if (!st.ok()) spdlog::warn("executor: unmounting volume {}: {}", v, st.toString());
-  }
+  releaseMounts(c, *opts_.volumes);
 }
 
 void Executor::reconcile() {
@@ -533,6 +524,18 @@ void Executor::reconcile() {
     ProbeResult p = driver_->probe(it.id);
     if (p.phase == ProbeResult::Phase::kRunning || p.phase == ProbeResult::Phase::kCreated) {
       spdlog::info("executor: reattached to {} (pid {})", it.id.substr(0, 12), p.pid);
+      if (opts_.volumes) {  // issue #6: its volumes' holds (their mounts are still there)
+        v1::State vs;
+        v1::Container c;
+        engine_->read([&](const v1::State& s) {
+          *vs.mutable_volumes() = s.volumes();
+          auto ci = s.containers().find(it.id);
+          if (ci != s.containers().end()) c = ci->second;
+          return 0;
+        });
+        Status ms = prepareMounts(vs, c, *opts_.volumes);
+        if (!ms.ok()) spdlog::warn("executor: volumes of {}: {}", it.id.substr(0, 12), ms.toString());
+      }
       {
         std::lock_guard<std::mutex> lk(mu_);
         watching_.insert(it.id);
@@ -554,6 +557,7 @@ void Executor::reconcile() {
     Status cst = driver_->cleanup(it.id);
     (void)cst;
     if (network_) network_->tearDown(it.id);
+    releaseVolumes(it.id);  // issue #6
     v1::Event e;
     if (it.start_pending && p.phase != ProbeResult::Phase::kExited) {
       auto* ev = e.mutable_container_start_failed();

@@ -31,6 +31,7 @@ struct SandboxMount {
   bool readonly = false;
   std::string propagation;  // "" = rprivate
   bool recursive = true;    // rbind (bind-recursive=disabled: bind)
+  bool readonly_recursive = true;  // read-only submounts too (bind-recursive=writable: false)
   std::string volume;       // the volume's name ("" for binds and tmpfs)
   std::vector<std::string> tmpfs_options;  // "size=1048576", "mode=1777", "noexec", ...
 };

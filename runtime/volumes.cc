@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <vector>
 
 #include "runtime/namespace/container_fs.h"
@@ -20,22 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string errnoText(const std::string& what) { return what + ": " + strerror(errno); }
-
-// True when `path` is a mount point (a bind of a directory of the same file
-// system included), from the mount table.
-bool isMountPoint(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mount-point ...
-    size_t p = 0;
-    for (int field = 0; field < 4 && p != std::string::npos; ++field) p = line.find(' ', p + 1);
-    if (p == std::string::npos) continue;
-    size_t end = line.find(' ', p + 1);
-    if (line.compare(p + 1, end - p - 1, path) == 0) return true;
-  }
-  return false;
-}
 
 struct MountArgs {
   unsigned long flags = 0;
@@ -75,9 +60,9 @@ MountArgs parseMountOptions(const std::string& o) {
   return a;
 }
 
-Status copyTree(int src, int dst, int depth);
+Status copyTree(int src, int dst, int depth, std::vector<char>& buf);
 
-Status copyEntry(int src_dir, int dst_dir, const char* name, int depth) {
+Status copyEntry(int src_dir, int dst_dir, const char* name, int depth, std::vector<char>& buf) {
   struct stat st {};
   if (fstatat(src_dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return Internal(errnoText(std::string("stat ") + name));
   const timespec times[2] = {st.st_atim, st.st_mtim};
@@ -85,7 +70,8 @@ Status copyEntry(int src_dir, int dst_dir, const char* name, int depth) {
     if (mkdirat(dst_dir, name, 0700) != 0) return Internal(errnoText(std::string("mkdir ") + name));
     int s = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int d = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    Status r = (s < 0 || d < 0) ? Internal(errnoText(std::string("open ") + name)) : copyTree(s, d, depth + 1);
+    Status r =
+        (s < 0 || d < 0) ? Internal(errnoText(std::string("open ") + name)) : copyTree(s, d, depth + 1, buf);
     if (r.ok() && (fchown(d, st.st_uid, st.st_gid) != 0 || fchmod(d, st.st_mode & 07777) != 0 ||
                    futimens(d, times) != 0)) {
       r = Internal(errnoText(std::string("chown ") + name));
@@ -108,12 +94,15 @@ Status copyEntry(int src_dir, int dst_dir, const char* name, int depth) {
       ssize_t n = copy_file_range(s, nullptr, d, nullptr, static_cast<size_t>(left), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {  // not supported across these file systems: read and write
-        char buf[65536];
-        ssize_t got = read(s, buf, sizeof buf);
+        ssize_t got = read(s, buf.data(), buf.size());
         if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
+        if (got < 0) {
+          r = Internal(errnoText(std::string("read ") + name));
+          break;
+        }
+        if (got == 0) break;  // the file shrank meanwhile
         for (ssize_t off = 0; off < got;) {
-          ssize_t w = write(d, buf + off, static_cast<size_t>(got - off));
+          ssize_t w = write(d, buf.data() + off, static_cast<size_t>(got - off));
           if (w < 0 && errno == EINTR) continue;
           if (w <= 0) {
             r = Internal(errnoText(std::string("write ") + name));
@@ -148,17 +137,18 @@ Status copyEntry(int src_dir, int dst_dir, const char* name, int depth) {
     return Status::Ok();
   }
   // Devices, fifos, sockets: the node itself.
+  // Never following a symlink: the volume may be in use meanwhile.
   if (mknodat(dst_dir, name, st.st_mode, st.st_rdev) != 0 ||
       fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0 ||
-      fchmodat(dst_dir, name, st.st_mode & 07777, 0) != 0) {
+      fchmodat(dst_dir, name, st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) != 0) {
     return Internal(errnoText(std::string("mknod ") + name));
   }
   utimensat(dst_dir, name, times, AT_SYMLINK_NOFOLLOW);
   return Status::Ok();
 }
 
-Status copyTree(int src, int dst, int depth) {
-  if (depth > 512) return Internal("copy-up: directory tree too deep");
+Status copyTree(int src, int dst, int depth, std::vector<char>& buf) {
+  if (depth > 128) return Internal("copy-up: directory tree too deep (more than 128 levels)");
   int dup_fd = dup(src);
   if (dup_fd < 0) return Internal(errnoText("dup"));
   DIR* dir = fdopendir(dup_fd);
@@ -169,7 +159,7 @@ Status copyTree(int src, int dst, int depth) {
   Status r;
   while (dirent* e = readdir(dir)) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    r = copyEntry(src, dst, e->d_name, depth);
+    r = copyEntry(src, dst, e->d_name, depth, buf);
     if (!r.ok()) break;
   }
   closedir(dir);
@@ -197,25 +187,83 @@ bool emptyDir(int fd) {
 
 }  // namespace
 
+LocalVolumes::LocalVolumes(std::string root) : root_(std::move(root)) {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  auto canonical = fs::canonical(root_, ec);
+  if (!ec) root_ = canonical.string();
+  for (auto it = fs::directory_iterator(root_, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    if (it->path().filename().string().rfind(".trash-", 0) != 0) continue;
+    Status st = removeTree(it->path().string());  // an interrupted removal
+    (void)st;
+  }
+}
+
 std::string LocalVolumes::dataPath(const std::string& name) const {
   return root_ + "/" + name + "/_data";
 }
 
-Status LocalVolumes::create(const std::string& name) {
+namespace {
+
+// <root>/<name>/generation: which volume of that name the directory belongs to.
+std::optional<int64_t> readGeneration(const std::string& dir) {
+  std::ifstream in(dir + "/generation");
+  int64_t g = 0;
+  if (!(in >> g)) return std::nullopt;
+  return g;
+}
+
+}  // namespace
+
+Status LocalVolumes::createLocked(const std::string& name, int64_t generation) {
+  const std::string dir = root_ + "/" + name;
+  auto have = readGeneration(dir);
+  if (have && *have != generation) ARCA_RETURN_IF_ERROR(trashLocked(name));  // an older one's
   std::error_code ec;
   fs::create_directories(dataPath(name), ec);
   if (ec) return Internal("create volume " + name + ": " + ec.message());
+  if (!have || *have != generation) {
+    std::ofstream out(dir + "/generation", std::ios::trunc);
+    out << generation << "\n";
+    if (!out.flush()) return Internal("create volume " + name + ": cannot write its generation");
+  }
   return Status::Ok();
 }
 
-Status LocalVolumes::mount(const std::string& name,
-                           const std::map<std::string, std::string>& options) {
-  ARCA_RETURN_IF_ERROR(create(name));
+Status LocalVolumes::create(const std::string& name, int64_t generation) {
+  std::lock_guard<std::mutex> l(mu_);
+  return createLocked(name, generation);
+}
+
+Status LocalVolumes::acquire(const std::string& name, int64_t generation,
+                             const std::map<std::string, std::string>& options,
+                             const std::string& user) {
+  std::lock_guard<std::mutex> l(mu_);
+  ARCA_RETURN_IF_ERROR(createLocked(name, generation));
   auto type = options.find("type");
   if (type == options.end() || type->second.empty()) return Status::Ok();
+  ARCA_RETURN_IF_ERROR(mountLocked(name, options));
+  users_[name].insert(user);
+  return Status::Ok();
+}
+
+void LocalVolumes::release(const std::string& name, const std::string& user) {
   std::lock_guard<std::mutex> l(mu_);
+  auto it = users_.find(name);
+  if (it == users_.end()) return;
+  it->second.erase(user);
+  if (!it->second.empty()) return;
+  users_.erase(it);
+  Status st = unmountLocked(name);
+  (void)st;
+}
+
+Status LocalVolumes::mountLocked(const std::string& name,
+                                 const std::map<std::string, std::string>& options) {
   const std::string path = dataPath(name);
-  if (isMountPoint(path)) return Status::Ok();
+  if (isMountRoot(path)) return Status::Ok();
+  auto type = options.find("type");
   auto device = options.find("device");
   auto o = options.find("o");
   MountArgs a = parseMountOptions(o == options.end() ? "" : o->second);
@@ -235,22 +283,31 @@ Status LocalVolumes::mount(const std::string& name,
   return Status::Ok();
 }
 
-Status LocalVolumes::unmount(const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+Status LocalVolumes::unmountLocked(const std::string& name) {
   const std::string path = dataPath(name);
-  if (!isMountPoint(path)) return Status::Ok();
-  if (umount2(path.c_str(), MNT_DETACH) != 0) return Internal(errnoText("unmount " + path));
+  for (int i = 0; i < 8 && isMountRoot(path); ++i) {  // stacked mounts too
+    if (umount2(path.c_str(), MNT_DETACH) != 0) return Internal(errnoText("unmount " + path));
+  }
   return Status::Ok();
 }
 
-Status LocalVolumes::remove(const std::string& name) {
-  ARCA_RETURN_IF_ERROR(unmount(name));
+Status LocalVolumes::trashLocked(const std::string& name) {
+  users_.erase(name);
+  ARCA_RETURN_IF_ERROR(unmountLocked(name));
   const std::string dir = root_ + "/" + name;
-  if (isMountPoint(dataPath(name))) return Internal("volume " + name + " is still mounted");
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) return Internal("remove " + dir + ": " + ec.message());
-  return Status::Ok();
+  const std::string trash = root_ + "/.trash-" + name + "-" + std::to_string(getpid()) + "-" +
+                            std::to_string(++trash_seq_);
+  if (rename(dir.c_str(), trash.c_str()) != 0) {
+    return errno == ENOENT ? Status::Ok() : Internal(errnoText("rename " + dir));
+  }
+  return removeTree(trash);
+}
+
+Status LocalVolumes::remove(const std::string& name, int64_t generation) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto have = readGeneration(root_ + "/" + name);
+  if (have && *have != generation) return Status::Ok();  // a newer volume's directory
+  return trashLocked(name);
 }
 
 int64_t LocalVolumes::size(const std::string& name) const {
@@ -284,7 +341,8 @@ Status copyUpIfEmpty(const std::string& rootfs, const std::string& path, const s
     close(d);
     return Status::Ok();  // nothing (or no directory) there in the image
   }
-  Status r = copyTree(s, d, 0);
+  std::vector<char> buf(1 << 16);
+  Status r = copyTree(s, d, 0, buf);
   struct stat st {};
   if (r.ok() && fstat(s, &st) == 0 &&
       (fchown(d, st.st_uid, st.st_gid) != 0 || fchmod(d, st.st_mode & 07777) != 0)) {
@@ -318,6 +376,7 @@ std::vector<SandboxMount> sandboxMounts(const v1::State& s, const v1::Container&
       sm.source = m.source();
       sm.propagation = m.propagation();
       sm.recursive = !m.non_recursive();
+      sm.readonly_recursive = !m.readonly_non_recursive();
     }
     out.push_back(std::move(sm));
   }
@@ -330,7 +389,8 @@ Status prepareMounts(const v1::State& s, const v1::Container& c, LocalVolumes& v
       auto v = s.volumes().find(m.source());
       std::map<std::string, std::string> options;
       if (v != s.volumes().end()) options.insert(v->second.options().begin(), v->second.options().end());
-      ARCA_RETURN_IF_ERROR(volumes.mount(m.source(), options));
+      ARCA_RETURN_IF_ERROR(volumes.acquire(m.source(), v == s.volumes().end() ? 0 : v->second.created_ns(),
+                                           options, c.id()));
     } else if (m.type() == "bind") {
       struct stat st {};
       if (stat(m.source().c_str(), &st) == 0) continue;
@@ -349,22 +409,33 @@ Status prepareMounts(const v1::State& s, const v1::Container& c, LocalVolumes& v
   return Status::Ok();
 }
 
-Status populateVolumes(SandboxDriver& driver, const v1::Container& c,
+void releaseMounts(const v1::Container& c, LocalVolumes& volumes) {
+  for (const auto& m : c.host_config().mounts()) {
+    if (m.type() == "volume") volumes.release(m.source(), c.id());
+  }
+}
+
+Status populateVolumes(SandboxDriver& driver, const v1::State& s, const v1::Container& c,
                        const std::vector<std::string>& lower_dirs, LocalVolumes& volumes) {
   std::vector<const v1::MountPoint*> todo;
   for (const auto& m : c.host_config().mounts()) {
     if (m.type() == "volume" && !m.no_copy()) todo.push_back(&m);
   }
   if (todo.empty()) return Status::Ok();
-  return driver.withRootfs(c.id(), lower_dirs, [&](const std::string& rootfs) {
+  const std::string holder = "copy-up:" + c.id();
+  Status st = driver.withRootfs(c.id(), lower_dirs, [&](const std::string& rootfs) {
     for (const auto* m : todo) {
-      // As dockerd: into the data directory itself (a tmpfs volume mounted
-      // at start hides what was copied).
-      ARCA_RETURN_IF_ERROR(volumes.create(m->source()));
+      std::map<std::string, std::string> options;
+      auto v = s.volumes().find(m->source());
+      if (v != s.volumes().end()) options.insert(v->second.options().begin(), v->second.options().end());
+      ARCA_RETURN_IF_ERROR(volumes.acquire(m->source(), v == s.volumes().end() ? 0 : v->second.created_ns(),
+                                           options, holder));
       ARCA_RETURN_IF_ERROR(copyUpIfEmpty(rootfs, m->destination(), volumes.dataPath(m->source())));
     }
     return Status::Ok();
   });
+  for (const auto* m : todo) volumes.release(m->source(), holder);
+  return st;
 }
 
 }  // namespace arca::runtime

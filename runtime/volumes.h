@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,28 +20,43 @@ namespace arca::runtime {
 
 class LocalVolumes {
  public:
-  explicit LocalVolumes(std::string root) : root_(std::move(root)) {}
+  // `root` is created and made canonical (mount checks compare real paths);
+  // leftovers of interrupted removals in it are deleted.
+  explicit LocalVolumes(std::string root);
   const std::string& root() const { return root_; }
   // <root>/<name>/_data
   std::string dataPath(const std::string& name) const;
-  // Creates the data directory (idempotent).
-  Status create(const std::string& name);
-  // Ready for a container: the data directory exists and the driver options'
-  // filesystem is mounted on it (unless it already is). Docker's texts on
-  // failure ("error while mounting volume ...").
-  Status mount(const std::string& name, const std::map<std::string, std::string>& options);
-  // Unmounts the options' filesystem (no other running container uses it).
-  // Nothing to do without options.
-  Status unmount(const std::string& name);
-  // Unmounts and removes everything of the volume.
-  Status remove(const std::string& name);
+  // Creates the data directory of the volume created at `generation` (its
+  // CreatedAt, ns: unique per name over time), idempotent. A directory left by
+  // an earlier volume of the same name whose removal has not happened yet is
+  // set aside first: a new volume always starts empty.
+  Status create(const std::string& name, int64_t generation);
+  // `user` (a container id) is about to use the volume: create(), then the
+  // driver options' filesystem mounted on the data directory unless it
+  // already is. Docker's texts on failure ("error while mounting volume ...").
+  Status acquire(const std::string& name, int64_t generation,
+                 const std::map<std::string, std::string>& options, const std::string& user);
+  // `user` is done with it; the last one out unmounts the options' filesystem.
+  void release(const std::string& name, const std::string& user);
+  // Unmounts and removes everything of the volume created at `generation`
+  // (a newer volume of the same name keeps its directory). The directory is
+  // renamed aside first, so a re-create never sees a half-removed one, and
+  // nothing mounted under it is ever entered.
+  Status remove(const std::string& name, int64_t generation);
   // Bytes of the regular files in the volume (their sizes, as dockerd's
   // directory.Size; -1 when unreadable).
   int64_t size(const std::string& name) const;
 
  private:
+  Status createLocked(const std::string& name, int64_t generation);
+  Status trashLocked(const std::string& name);
+  Status mountLocked(const std::string& name, const std::map<std::string, std::string>& options);
+  Status unmountLocked(const std::string& name);
+
   std::string root_;
-  std::mutex mu_;  // mount/unmount of one volume at a time
+  std::mutex mu_;
+  std::map<std::string, std::set<std::string>> users_;  // option volumes: who holds them
+  uint64_t trash_seq_ = 0;
 };
 
 // Docker's copy-up: when the directory `dest` (a volume's data) is empty,
@@ -55,15 +71,19 @@ Status copyUpIfEmpty(const std::string& rootfs, const std::string& path, const s
 std::vector<SandboxMount> sandboxMounts(const v1::State& s, const v1::Container& c,
                                         const LocalVolumes& volumes);
 
-// Before a start: each volume's directory ready (driver options mounted),
-// missing -v bind sources created, missing --mount bind sources refused with
-// dockerd's text.
+// Before a start: each volume's directory ready (driver options mounted and
+// held for `c`), missing -v bind sources created, missing --mount bind
+// sources refused with dockerd's text.
 Status prepareMounts(const v1::State& s, const v1::Container& c, LocalVolumes& volumes);
+// After `c` ran (or failed to start): its holds on volumes go.
+void releaseMounts(const v1::Container& c, LocalVolumes& volumes);
 
 // At container create (dockerd's time for it): every volume of `c` without
 // nocopy that is empty gets the image's content at its destination
 // (copyUpIfEmpty), read through the driver's view of the new container's root.
-Status populateVolumes(SandboxDriver& driver, const v1::Container& c,
+// `s` gives the volumes' driver options: a volume with options is mounted for
+// the copy (an o=bind device gets the content, as dockerd).
+Status populateVolumes(SandboxDriver& driver, const v1::State& s, const v1::Container& c,
                        const std::vector<std::string>& lower_dirs, LocalVolumes& volumes);
 
 }  // namespace arca::runtime

@@ -1,5 +1,6 @@
 #include "runtime/namespace/container_fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <functional>
 
 namespace arca::runtime {
 namespace {
@@ -279,6 +281,68 @@ StatusOr<std::vector<uint32_t>> resolveAdditionalGroups(const std::vector<std::s
     out.push_back(static_cast<uint32_t>(*found));
   }
   return out;
+}
+
+
+namespace {
+
+std::string fsErrnoText(const std::string& what) { return what + ": " + strerror(errno); }
+
+bool fdIsMountRoot(int dirfd, const char* name) {
+  struct statx stx {};
+  if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &stx) != 0) return false;
+  return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
+         (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+}  // namespace
+
+bool isMountRoot(const std::string& path) { return fdIsMountRoot(AT_FDCWD, path.c_str()); }
+
+Status removeTree(const std::string& path) {
+  struct stat top {};
+  if (lstat(path.c_str(), &top) != 0) {
+    return errno == ENOENT ? Status::Ok() : Internal(fsErrnoText("stat " + path));
+  }
+  std::function<Status(int, const char*, const std::string&, bool)> rm =
+      [&](int parent, const char* name, const std::string& shown, bool is_top) -> Status {
+    struct stat st {};
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno == ENOENT ? Status::Ok() : Internal(fsErrnoText("stat " + shown));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (st.st_dev != top.st_dev || (!is_top && fdIsMountRoot(parent, name))) {
+        return Internal("refusing to remove mount point " + shown);
+      }
+      int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return Internal(fsErrnoText("open " + shown));
+      DIR* dir = fdopendir(fd);
+      if (!dir) {
+        close(fd);
+        return Internal(fsErrnoText("opendir " + shown));
+      }
+      Status result;
+      std::vector<std::string> names;
+      while (dirent* e = readdir(dir)) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+      }
+      for (const auto& n : names) {
+        result = rm(dirfd(dir), n.c_str(), shown + "/" + n, false);
+        if (!result.ok()) break;
+      }
+      closedir(dir);
+      if (!result.ok()) return result;
+      if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return Internal(fsErrnoText("rmdir " + shown));
+      }
+      return Status::Ok();
+    }
+    if (unlinkat(parent, name, 0) != 0 && errno != ENOENT) {
+      return Internal(fsErrnoText("unlink " + shown));
+    }
+    return Status::Ok();
+  };
+  return rm(AT_FDCWD, path.c_str(), path, true);
 }
 
 }  // namespace arca::runtime

@@ -14,6 +14,17 @@
 
 namespace arca::runtime {
 
+// rm -rf that never leaves the file system of `path` and never enters a
+// mount (another device, or the root of a bind mount of the same one): a mount
+// that failed to go away must not take what it shows with it. Ok when `path`
+// does not exist.
+Status removeTree(const std::string& path);
+
+// True when `path` is the root of a mount (statx STATX_ATTR_MOUNT_ROOT; a bind
+// of a directory of the same file system included). Not following a final
+// symlink.
+bool isMountRoot(const std::string& path);
+
 // Docker's default $PATH for Linux containers.
 inline constexpr char kDefaultPathEnv[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

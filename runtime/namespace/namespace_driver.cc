@@ -153,52 +153,6 @@ Status unmountAll(const std::string& prefix) {
   return Internal("mounts left under " + prefix);
 }
 
-// rm -rf that never leaves the file system of `path` (a mount that failed to
-// go away must not take the image layers with it).
-Status removeTree(const std::string& path) {
-  struct stat top {};
-  if (lstat(path.c_str(), &top) != 0) {
-    return errno == ENOENT ? Status::Ok() : Internal(errnoText("stat " + path));
-  }
-  std::function<Status(int, const char*, const std::string&)> rm =
-      [&](int parent, const char* name, const std::string& shown) -> Status {
-    struct stat st {};
-    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      return errno == ENOENT ? Status::Ok() : Internal(errnoText("stat " + shown));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      if (st.st_dev != top.st_dev) return Internal("refusing to remove mount point " + shown);
-      int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) return Internal(errnoText("open " + shown));
-      DIR* dir = fdopendir(fd);
-      if (!dir) {
-        close(fd);
-        return Internal(errnoText("opendir " + shown));
-      }
-      Status result;
-      std::vector<std::string> names;
-      while (dirent* e = readdir(dir)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
-      }
-      for (const auto& n : names) {
-        result = rm(dirfd(dir), n.c_str(), shown + "/" + n);
-        if (!result.ok()) break;
-      }
-      closedir(dir);
-      if (!result.ok()) return result;
-      if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
-        return Internal(errnoText("rmdir " + shown));
-      }
-      return Status::Ok();
-    }
-    if (unlinkat(parent, name, 0) != 0 && errno != ENOENT) {
-      return Internal(errnoText("unlink " + shown));
-    }
-    return Status::Ok();
-  };
-  return rm(AT_FDCWD, path.c_str(), path);
-}
-
 bool validId(const std::string& id) {
   if (id.size() < 16 || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(),
@@ -428,7 +382,19 @@ StatusOr<std::unique_ptr<NamespaceDriver>> NamespaceDriver::create(
   ARCA_RETURN_IF_ERROR(unmountAll(private_roots));
   ARCA_RETURN_IF_ERROR(removeTree(private_roots));
   if (mkdir(private_roots.c_str(), 0700) != 0) return Internal(errnoText("mkdir " + private_roots));
+  // Its own private mount: what docker cp mounts there never propagates to
+  // other mount namespaces (a shared "/" would send it to their peers).
+  if (mount(private_roots.c_str(), private_roots.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+      mount(nullptr, private_roots.c_str(), nullptr, MS_PRIVATE, nullptr) != 0) {
+    return Internal(errnoText("make " + private_roots + " a private mount"));
+  }
   return d;
+}
+
+NamespaceDriver::~NamespaceDriver() {
+  const std::string private_roots = options_.exec_root + "/m";
+  Status st = unmountAll(private_roots);
+  if (!st.ok()) logger()->warn("{}", st.toString());
 }
 
 std::string NamespaceDriver::bundleDir(const std::string& id) const {
@@ -539,6 +505,8 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
       b.source = m.source;
       b.options = {m.recursive ? "rbind" : "bind", m.propagation.empty() ? "rprivate" : m.propagation,
                    m.readonly ? "ro" : "rw"};
+      // dockerd 25+: a read-only recursive bind is read-only all the way down.
+      if (m.readonly && m.recursive && m.readonly_recursive) b.options.push_back("rro");
     }
     in.binds.push_back(std::move(b));
   }
@@ -971,14 +939,6 @@ Status NamespaceDriver::remove(const std::string& id) {
 
 namespace {
 
-// True when `path` is the root of a mount (the live overlay of a sandbox),
-// not the empty directory it sits on.
-bool isMountRoot(const std::string& path) {
-  struct stat st {}, parent {};
-  if (stat(path.c_str(), &st) != 0 || stat((path + "/..").c_str(), &parent) != 0) return false;
-  return st.st_dev != parent.st_dev;
-}
-
 // Docker's init layer content (initlayer.Setup): mount points the runtime
 // binds or mounts over, so that none is ever created in the writable layer.
 // As in Docker, directories the image already has are left to the image;
@@ -1077,13 +1037,18 @@ Status mountInRoot(const std::string& root, const std::vector<SandboxMount>& mou
     std::string at = "/proc/self/fd/" + std::to_string(target);
     unsigned long flags = MS_BIND | (m->recursive ? MS_REC : 0);
     int rc = ::mount(m->source.c_str(), at.c_str(), nullptr, flags, nullptr);
-    if (rc == 0 && m->readonly) {
-      // The mount on top of the descriptor's path: reach it by path now.
-      std::string path = root + (m->destination == "/" ? "" : m->destination);
-      rc = ::mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
-    }
     int err = errno;
     close(target);
+    if (rc == 0 && m->readonly) {
+      // The new mount, reached the same way (resolved in the root again: a
+      // path on the host could be a symlink the container made meanwhile).
+      int top = dir.openAt(m->destination, O_PATH | O_CLOEXEC);
+      std::string again = "/proc/self/fd/" + std::to_string(top);
+      rc = top < 0 ? -1
+                   : ::mount(nullptr, again.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
+      err = errno;
+      if (top >= 0) close(top);
+    }
     if (rc != 0) {
       errno = err;
       return Internal(errnoText("mount " + m->source + " on " + m->destination));
@@ -1171,12 +1136,11 @@ Status NamespaceDriver::withRootfs(const std::string& id, const std::vector<std:
     if (st.ok()) st = mkdirAll(layer + "/work", 0700);
     if (st.ok()) st = mountOverlay(*lowers, layer + "/upper", layer + "/work", target);
   }
-  if (st.ok()) {
-    st = mountInRoot(target, mounts);
-    if (st.ok()) st = fn(target);
-    if (Status u = unmountAll(target); !u.ok()) {
-      logger()->warn("unmounting the private root of {}: {}", id, u.toString());
-    }
+  if (st.ok()) st = mountInRoot(target, mounts);
+  if (st.ok()) st = fn(target);
+  // Whatever got mounted, also on a failure half-way.
+  if (Status u = unmountAll(target); !u.ok()) {
+    logger()->warn("unmounting the private root of {}: {}", id, u.toString());
   }
   rmdir(target.c_str());
   return st;

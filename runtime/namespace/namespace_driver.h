@@ -44,6 +44,9 @@ struct NamespaceDriverOptions {
 
 class NamespaceDriver final : public SandboxDriver {
  public:
+  // Unmounts the private roots' directory (<exec-root>/m); agents and
+  // sandboxes keep running.
+  ~NamespaceDriver() override;
   // Checks the agent and the OCI runtime exist and creates the state dirs.
   static StatusOr<std::unique_ptr<NamespaceDriver>> create(const NamespaceDriverOptions& options);
 

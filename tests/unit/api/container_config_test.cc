@@ -38,9 +38,20 @@ TEST(ParseCreate, RefusesWhatIsNotImplemented) {
   auto net = parseCreateContainer(R"({"Image":"busybox","HostConfig":{"NetworkMode":"default"}})");
   ASSERT_TRUE(net.ok()) << net.status().message();  // issue #5: the default bridge
   EXPECT_EQ(net->host_config.network_mode(), "bridge");
-  auto tmpfs = parseCreateContainer(
+  auto tmpfs = parseCreateContainer(  // issue #6: mounts are taken
       R"({"Image":"busybox","HostConfig":{"NetworkMode":"none","Tmpfs":{"/t":""}}})");
-  EXPECT_NE(tmpfs.status().message().find("HostConfig.Tmpfs"), std::string::npos);
+  ASSERT_TRUE(tmpfs.ok()) << tmpfs.status().message();
+  EXPECT_EQ(tmpfs->host_config.mounts(0).type(), "tmpfs");
+  auto ipc = parseCreateContainer(
+      R"({"Image":"busybox","HostConfig":{"NetworkMode":"none","IpcMode":"host"}})");
+  EXPECT_NE(ipc.status().message().find("HostConfig.IpcMode"), std::string::npos);
+  auto vols = parseCreateContainer(R"({"Image":"busybox","Volumes":{"/a/../b":{},"/b":{}}})");
+  ASSERT_TRUE(vols.ok()) << vols.status().message();
+  EXPECT_EQ(vols->config.volumes_size(), 1);
+  EXPECT_EQ(vols->config.volumes(0), "/b");
+  EXPECT_FALSE(parseCreateContainer(R"({"Image":"busybox","Volumes":{"rel":{}}})").ok());
+  auto drv = parseCreateContainer(R"({"Image":"busybox","HostConfig":{"VolumeDriver":"nfs"}})");
+  EXPECT_EQ(drv.status().message(), "plugin \"nfs\" not found");
   auto tty = parseCreateContainer(
       R"({"Image":"busybox","Tty":true,"OpenStdin":true,"StdinOnce":true,"HostConfig":{"NetworkMode":"none"}})");
   ASSERT_TRUE(tty.ok()) << tty.status().message();

@@ -152,7 +152,8 @@ TEST(VolumeCommands, VolumesFromCopiesVolumesAndBindsWithTheirMode) {
   EXPECT_EQ(m[0].source(), "mine");
   EXPECT_EQ(m[1].destination(), "/d");
   EXPECT_EQ(m[1].origin(), "volumes-from");
-  EXPECT_FALSE(m[2].read_only());  // ":rw" given
+  EXPECT_TRUE(m[2].read_only());  // ":rw" never makes a read-only mount writable
+  EXPECT_TRUE(m[1].no_copy());     // nor is an inherited volume copied up into
   auto ro = create("ro", {});
   ro.host_config.add_volumes_from("src:ro");
   std::string rid = createOk(s, ids, ro);

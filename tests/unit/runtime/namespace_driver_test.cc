@@ -66,7 +66,8 @@ bool processAlive(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
 
-// Mount points under `prefix` in this (the host's) mount namespace.
+// Mount points under `prefix` in this (the host's) mount namespace, but the
+// driver's own private-roots directory (<exec-root>/m, a mount for its life).
 std::vector<std::string> mountsUnder(const std::string& prefix) {
   std::vector<std::string> out;
   std::istringstream in(readFile("/proc/self/mountinfo"));
@@ -75,7 +76,8 @@ std::vector<std::string> mountsUnder(const std::string& prefix) {
     std::istringstream f(line);
     std::string a, b, c, d, mnt;
     f >> a >> b >> c >> d >> mnt;
-    if (mnt.rfind(prefix, 0) == 0) out.push_back(mnt);
+    bool private_roots = mnt.size() >= 6 && mnt.compare(mnt.size() - 6, 6, "/run/m") == 0;
+    if (mnt.rfind(prefix, 0) == 0 && !private_roots) out.push_back(mnt);
   }
   return out;
 }
@@ -173,6 +175,7 @@ class NamespaceDriverTest : public ::testing::Test {
       Status s = driver_->remove(id);
       EXPECT_TRUE(s.ok()) << s.toString();
     }
+    driver_.reset();  // unmounts its private-roots directory
     auto left = mountsUnder(tmp_);
     EXPECT_TRUE(left.empty()) << "mounts left: " << left.front();
     if (left.empty()) fs::remove_all(tmp_);

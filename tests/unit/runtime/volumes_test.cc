@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -97,36 +98,61 @@ TEST_F(VolumesTest, CopyUpResolvesInsideTheRootAndIgnoresMissingPaths) {
 TEST_F(VolumesTest, LocalVolumesCreateSizeAndRemove) {
   LocalVolumes v(dir_ + "/volumes");
   EXPECT_EQ(v.dataPath("data"), dir_ + "/volumes/data/_data");
-  ASSERT_TRUE(v.create("data").ok());
-  ASSERT_TRUE(v.create("data").ok());  // idempotent
+  ASSERT_TRUE(v.create("data", 1).ok());
+  ASSERT_TRUE(v.create("data", 1).ok());  // idempotent
   write(v.dataPath("data") + "/a", std::string(100, 'a'));
   write(v.dataPath("data") + "/d/b", std::string(28, 'b'));
   EXPECT_EQ(v.size("data"), 128);
-  ASSERT_TRUE(v.mount("data", {}).ok());  // no options: nothing mounted
-  ASSERT_TRUE(v.remove("data").ok());
+  ASSERT_TRUE(v.acquire("data", 1, {}, "c1").ok());  // no options: nothing mounted
+  v.release("data", "c1");
+  EXPECT_TRUE(fs::exists(v.dataPath("data") + "/a"));
+  ASSERT_TRUE(v.remove("data", 1).ok());
   EXPECT_FALSE(fs::exists(dir_ + "/volumes/data"));
   EXPECT_EQ(v.size("gone"), -1);
+  EXPECT_TRUE(v.remove("gone", 5).ok());
 }
 
-TEST_F(VolumesTest, LocalVolumesMountTheirDriverOptions) {
+TEST_F(VolumesTest, AVolumeOfTheSameNameCreatedAgainStartsEmptyAndKeepsItsData) {
+  LocalVolumes v(dir_ + "/volumes");
+  ASSERT_TRUE(v.create("db", 1).ok());
+  write(v.dataPath("db") + "/old", "old data");
+  // Removed (generation 1) and created again (2) before the removal ran:
+  ASSERT_TRUE(v.create("db", 2).ok());
+  EXPECT_FALSE(fs::exists(v.dataPath("db") + "/old"));  // the new one starts empty
+  write(v.dataPath("db") + "/new", "new data");
+  ASSERT_TRUE(v.remove("db", 1).ok());  // the late removal of the old one
+  EXPECT_EQ(read(v.dataPath("db") + "/new"), "new data");
+  // Leftovers of an interrupted removal go at the next start.
+  fs::create_directories(dir_ + "/volumes/.trash-db-1-1/_data");
+  LocalVolumes again(dir_ + "/volumes");
+  EXPECT_FALSE(fs::exists(dir_ + "/volumes/.trash-db-1-1"));
+  EXPECT_EQ(read(again.dataPath("db") + "/new"), "new data");
+}
+
+TEST_F(VolumesTest, LocalVolumesMountTheirDriverOptionsWhileUsed) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (mount)";
   LocalVolumes v(dir_ + "/volumes");
-  ASSERT_TRUE(v.mount("tv", {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", "size=1m,nodev"}}).ok());
-  ASSERT_TRUE(v.mount("tv", {{"type", "tmpfs"}, {"device", "tmpfs"}}).ok());  // already mounted
+  std::map<std::string, std::string> tmpfs = {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", "size=1m,nodev"}};
+  ASSERT_TRUE(v.acquire("tv", 1, tmpfs, "c1").ok());
+  ASSERT_TRUE(v.acquire("tv", 1, tmpfs, "c2").ok());  // already mounted: shared
   std::ifstream mi("/proc/self/mounts");
   std::string all((std::istreambuf_iterator<char>(mi)), {});
   EXPECT_NE(all.find(v.dataPath("tv") + " tmpfs rw,nodev,relatime,size=1024k"), std::string::npos) << all;
+  EXPECT_EQ(all.find(v.dataPath("tv") + " tmpfs", all.find(v.dataPath("tv")) + 1), std::string::npos);
   write(v.dataPath("tv") + "/f", "x");
-  ASSERT_TRUE(v.unmount("tv").ok());
-  EXPECT_FALSE(fs::exists(v.dataPath("tv") + "/f"));  // tmpfs data goes with the mount
+  v.release("tv", "c1");
+  EXPECT_TRUE(fs::exists(v.dataPath("tv") + "/f"));  // c2 still holds it
+  v.release("tv", "c2");
+  EXPECT_FALSE(fs::exists(v.dataPath("tv") + "/f"));  // tmpfs data goes with the last user
   const std::string dev = dir_ + "/device";
   fs::create_directories(dev);
-  ASSERT_TRUE(v.mount("bv", {{"type", "none"}, {"device", dev}, {"o", "bind"}}).ok());
+  // A bind of a directory of the same file system: still seen as mounted.
+  ASSERT_TRUE(v.acquire("bv", 1, {{"type", "none"}, {"device", dev}, {"o", "bind"}}, "c1").ok());
   write(v.dataPath("bv") + "/f", "via bind");
   EXPECT_EQ(read(dev + "/f"), "via bind");
-  ASSERT_TRUE(v.remove("bv").ok());
+  ASSERT_TRUE(v.remove("bv", 1).ok());  // held, but removed: unmounted first
   EXPECT_EQ(read(dev + "/f"), "via bind");  // the device is left alone
-  Status bad = v.mount("bad", {{"type", "none"}, {"device", dir_ + "/nope"}, {"o", "bind"}});
+  Status bad = v.acquire("bad", 1, {{"type", "none"}, {"device", dir_ + "/nope"}, {"o", "bind"}}, "c1");
   EXPECT_NE(bad.message().find("error while mounting volume"), std::string::npos) << bad.toString();
 }
 
