@@ -18,7 +18,7 @@ echo "== unit + e2e tests"
 
 echo "== unit tests under ASan + UBSan"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DARCA_SANITIZE=ON -DARCA_BUILD_BENCH=OFF >/dev/null
-cmake --build build-asan -j"$JOBS" --target eventlog_test reducers_test engine_test image_test runtime_test api_test replay_test net_test
+cmake --build build-asan -j"$JOBS" --target eventlog_test reducers_test engine_test image_test runtime_test api_test replay_test net_test builder_test
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -L unit --timeout 600)
 
