@@ -16,7 +16,7 @@ const Pending kPending[] = {
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},
       {"POST", "/build", "ImageBuild", "#7"},
       {"POST", "/build/prune", "BuildPrune", "#7"},
-      {"PUT", "/volumes/{name}", "VolumeUpdate", "#6"},
+      {"PUT", "/volumes/{name}", "VolumeUpdate", "(not planned: cluster volumes need swarm mode)"},
       {"GET", "/plugins/privileges", "GetPluginPrivileges", "(no issue yet)"},
       {"POST", "/plugins/pull", "PluginPull", "(no issue yet)"},
       {"DELETE", "/plugins/{name}", "PluginDelete", "(no issue yet)"},
