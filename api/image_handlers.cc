@@ -113,6 +113,8 @@ void listImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
   sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
 }
 
+void emptyContainerConfig(rapidjson::Value* c, rapidjson::Document::AllocatorType& a);  // below
+
 void inspectImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   v1::ImageRecord r;
   int64_t loaded = 0;
@@ -154,6 +156,23 @@ void inspectImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   }
   jstr(j, "Comment", comment);
   if (!r.created().empty()) jstr(j, "Created", rfc3339(createdNs(r)));
+  // The committing container and its config, as dockerd had them before API
+  // 1.45. Kept at every version on purpose: docker-compose 1.29 negotiates the
+  // newest API and reads ContainerConfig.Volumes when it recreates a service
+  // (against dockerd 25+ it fails there with KeyError 'ContainerConfig').
+  {
+    jstr(j, "Container", cfg.IsObject() ? getString(cfg, "container", &te).value_or("") : "");
+    j.Key("ContainerConfig");
+    auto cc = cfg.IsObject() ? cfg.FindMember("container_config") : cfg.MemberEnd();
+    if (cfg.IsObject() && cc != cfg.MemberEnd() && cc->value.IsObject()) {
+      cc->value.Accept(j);
+    } else {
+      rapidjson::Document empty;
+      rapidjson::Value ec;
+      emptyContainerConfig(&ec, empty.GetAllocator());
+      ec.Accept(j);
+    }
+  }
   jstr(j, "DockerVersion", "");
   jstr(j, "Author", author);
   j.Key("Config");

@@ -23,6 +23,7 @@ services:
     command: sh -c 'test -f /data/first || date +%s%N > /data/first; echo up >> /data/log; sleep 1000'
     volumes:
       - dbdata:/data
+      - /cache
 volumes:
   dbdata:
 """
@@ -125,6 +126,20 @@ class ComposeVolume(ComposeTestCase):
         r = self.compose("up", "-d")
         self.assertEqual(r.returncode, 0, r.stderr + self.a.log())
         first = self.read("/data/first")
+        # a changed service is recreated: its anonymous volume comes along
+        # (compose 1.29 reads the image's ContainerConfig and binds the old
+        # container's anonymous volumes by name)
+        self.assertEqual(self.compose("exec", "-T", "db", "sh", "-c", "echo kept > /cache/c").returncode, 0)
+        path = os.path.join(self.dir, "docker-compose.yml")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("sleep 1000", "sleep 1001"))
+        r = self.compose("up", "-d")
+        self.assertEqual(r.returncode, 0, r.stderr + self.a.log())
+        self.assertIn("Recreating", r.stderr)
+        self.assertEqual(self.read("/cache/c"), "kept\n")
+        self.assertEqual(self.read("/data/log", "up\nup\n"), "up\nup\n")
         r = self.compose("down", "-t", "1")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.a.docker("ps", "-aq").stdout.strip(), "")
@@ -132,7 +147,7 @@ class ComposeVolume(ComposeTestCase):
         r = self.compose("up", "-d")
         self.assertEqual(r.returncode, 0, r.stderr + self.a.log())
         self.assertEqual(self.read("/data/first"), first)
-        self.assertEqual(self.read("/data/log", "up\nup\n"), "up\nup\n")
+        self.assertEqual(self.read("/data/log", "up\nup\nup\n"), "up\nup\nup\n")
         r = self.compose("down", "-v", "-t", "1")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("volapp_dbdata", self.a.docker("volume", "ls", "-q").stdout.split())
