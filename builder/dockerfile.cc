@@ -3,6 +3,7 @@
 // white space, byte-wise flag scanning, encoding/json's decoder, %q quoting)
 // are reproduced where they change what users see.
 #include "builder/dockerfile.h"
+#include "builder/shell_lex.h"
 
 #include <algorithm>
 #include <array>
@@ -88,28 +89,6 @@ void appendDecoded(std::string& out, std::string_view s, const Rune& r) {
 // Go's `word += string(rune(b))` on a byte: Latin-1 to UTF-8.
 void appendLatin1(std::string& out, unsigned char b) { appendRune(out, b); }
 
-// unicode.IsSpace.
-bool isSpaceRune(uint32_t r) {
-  switch (r) {
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-    case ' ':
-    case 0x85:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-      return true;
-    default:
-      return r >= 0x2000 && r <= 0x200A;
-  }
-}
 
 // unicode.IsSpace(rune(b)) on a single byte, as Go code that indexes bytes does.
 bool isSpaceByte(unsigned char b) {
@@ -191,7 +170,7 @@ bool isPrintRune(uint32_t r) {
   if (r < 0x20 || r == 0x7F) return false;
   if (r < 0x7F) return true;
   if (r < 0xA0 || r == 0xAD) return false;
-  if (isSpaceRune(r)) return false;
+  if (isGoSpace(static_cast<int32_t>(r))) return false;
   if ((r >= 0x200B && r <= 0x200F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2060 && r <= 0x206F))
     return false;
   if (r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF)) return false;
@@ -577,7 +556,7 @@ std::vector<std::string> parseWords(std::string_view rest, char escape) {
     if (pos != rest.size()) ch = decodeRune(rest.substr(pos));
     if (phase == kSpaces) {
       if (pos == rest.size()) break;
-      if (isSpaceRune(ch.r)) continue;
+      if (isGoSpace(static_cast<int32_t>(ch.r))) continue;
       phase = kWord;
     }
     if (pos == rest.size()) {
@@ -585,7 +564,7 @@ std::vector<std::string> parseWords(std::string_view rest, char escape) {
       break;
     }
     if (phase == kWord) {
-      if (isSpaceRune(ch.r)) {
+      if (isGoSpace(static_cast<int32_t>(ch.r))) {
         phase = kSpaces;
         if (blank_ok || !word.empty()) words.push_back(word);
         word.clear();

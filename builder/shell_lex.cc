@@ -77,28 +77,6 @@ std::string fromRunes(const std::vector<int32_t>& runes) {
   return out;
 }
 
-// Go's unicode.IsSpace.
-bool isGoSpace(int32_t r) {
-  switch (r) {
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-    case ' ':
-    case 0x85:
-    case 0xA0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-      return true;
-    default:
-      return r >= 0x2000 && r <= 0x200A;
-  }
-}
 
 // Go's unicode.IsDigit, for ASCII and the common decimal-digit blocks.
 bool isGoDigit(int32_t r) {
@@ -761,6 +739,28 @@ std::string goQuote(std::string_view s) {
   }
   out += '"';
   return out;
+}
+
+bool isGoSpace(int32_t r) {
+  switch (r) {
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+      return true;
+    default:
+      return r >= 0x2000 && r <= 0x200A;
+  }
 }
 
 }  // namespace arca::builder

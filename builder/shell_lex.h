@@ -107,6 +107,8 @@ class ShellLex {
 std::pair<int32_t, size_t> decodeUtf8(std::string_view s, size_t i);
 // Appends `r` in UTF-8 (invalid code points as U+FFFD).
 void appendUtf8(std::string& out, int32_t r);
+// Go's unicode.IsSpace. Shared with dockerfile.cc.
+bool isGoSpace(int32_t r);
 
 // Go's %q quoting of a string (used in Docker's error texts): `"` and `\`
 // escaped, \a \b \f \n \r \t \v, other control and invalid bytes as \xNN,
