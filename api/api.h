@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <atomic>
+#include <map>
+#include <vector>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -49,6 +51,9 @@ struct ApiContext {
   std::atomic<bool> gc_pending{false};
 };
 
+// Unpacked sizes of the layers of `images` (read from disk: outside the engine lock).
+std::map<std::string, int64_t> readLayerSizes(ApiContext& ctx, const std::vector<v1::ImageRecord>& images);
+
 // Removes blobs and layers no image needs (now, or after running transfers).
 void requestImageGc(ApiContext& ctx);
 
@@ -74,6 +79,8 @@ void registerContainerRoutes(Router& r, ApiContext& ctx);
 void registerNetworkRoutes(Router& r, ApiContext& ctx);
 // /volumes (issue #6): api/volume_handlers.cc.
 void registerVolumeRoutes(Router& r, ApiContext& ctx);
+// POST /build (the classic builder) and /build/prune (issue #7): api/build.cc.
+void registerBuildRoutes(Router& r, ApiContext& ctx);
 // attach, resize, exec create/start/resize/inspect (api/attach_exec.cc).
 void registerAttachExecRoutes(Router& r, ApiContext& ctx);
 void registerImageRoutes(Router& r, ApiContext& ctx);

@@ -297,57 +297,9 @@ void createContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
     }
     cmd->platform = *p;
   }
-  // Merge the image's defaults (outside the lock: JSON parsing).
-  std::string config_json, image_id;
-  Status st;
-  ctx.engine->read([&](const v1::State& s) {
-    auto img = engine::findImage(s, cmd->config.image());
-    if (!img.ok()) {
-      st = img.status();
-    } else {
-      config_json = (*img)->record().config_json();
-      image_id = (*img)->record().id();
-    }
-    return 0;
-  });
-  if (!st.ok()) return sendError(w, st);
-  st = mergeImageConfig(&cmd->config, config_json);
-  if (!st.ok()) return sendError(w, st);
-  cmd->expected_image_id = image_id;
-  std::string id;
-  auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-    return engine::decideCreate(s, *cmd, *ctx.engine->ids(), out, &id);
-  });
-  if (!r.ok()) return sendError(w, r.status());
-  // issue #6: empty volumes get the image's content now (dockerd's copy-up).
-  v1::Container created;
-  v1::ImageRecord image;
-  v1::State volumes;  // their driver options
-  ctx.engine->read([&](const v1::State& s) {
-    auto it = s.containers().find(id);
-    if (it != s.containers().end()) created = it->second;
-    *volumes.mutable_volumes() = s.volumes();
-    auto img = s.images().find(created.image_id());
-    if (img != s.images().end()) image = img->second.record();
-    return 0;
-  });
-  if (created.host_config().mounts_size() > 0 && ctx.volumes) {
-    for (const auto& m : created.host_config().mounts()) {  // every volume has its directory
-      if (m.type() != "volume") continue;
-      auto v = volumes.volumes().find(m.source());
-      Status c = ctx.volumes->create(m.source(), v == volumes.volumes().end() ? 0 : v->second.created_ns());
-      if (!c.ok()) spdlog::warn("volume {}: {}", m.source(), c.toString());
-    }
-    auto lowers = ctx.images->layerDirs(image);
-    Status cp = lowers.ok() ? runtime::populateVolumes(*ctx.driver, volumes, created, *lowers, *ctx.volumes)
-                            : lowers.status();
-    if (!cp.ok()) {
-      Status rm = ctx.executor->removeContainer(id, true);
-      if (!rm.ok()) spdlog::warn("removing {} after a failed copy-up: {}", id.substr(0, 12), rm.toString());
-      return sendError(w, cp);
-    }
-  }
-  sendJson(w, 201, "{\"Id\":\"" + id + "\",\"Warnings\":" + warningsJson(warnings) + "}\n");
+  auto id = createFromCommand(ctx, std::move(*cmd));
+  if (!id.ok()) return sendError(w, id.status());
+  sendJson(w, 201, "{\"Id\":\"" + *id + "\",\"Warnings\":" + warningsJson(warnings) + "}\n");
 }
 
 void inspectContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
@@ -883,6 +835,61 @@ void renameContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 }
 
 }  // namespace
+
+StatusOr<std::string> createFromCommand(ApiContext& ctx, engine::CreateContainer cmd) {
+  // Merge the image's defaults (outside the lock: JSON parsing).
+  std::string config_json, image_id;
+  Status st;
+  ctx.engine->read([&](const v1::State& s) {
+    auto img = engine::findImage(s, cmd.config.image());
+    if (!img.ok()) {
+      st = img.status();
+    } else {
+      config_json = (*img)->record().config_json();
+      image_id = (*img)->record().id();
+    }
+    return 0;
+  });
+  if (!st.ok()) return st;
+  st = mergeImageConfig(&cmd.config, config_json);
+  if (!st.ok()) return st;
+  cmd.expected_image_id = image_id;
+  std::string id;
+  auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    return engine::decideCreate(s, cmd, *ctx.engine->ids(), out, &id);
+  });
+  if (!r.ok()) return r.status();
+  // issue #6: empty volumes get the image's content now (dockerd's copy-up).
+  v1::Container created;
+  v1::ImageRecord image;
+  v1::State volumes;  // their driver options
+  ctx.engine->read([&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it != s.containers().end()) created = it->second;
+    *volumes.mutable_volumes() = s.volumes();
+    auto img = s.images().find(created.image_id());
+    if (img != s.images().end()) image = img->second.record();
+    return 0;
+  });
+  if (created.host_config().mounts_size() > 0 && ctx.volumes) {
+    for (const auto& m : created.host_config().mounts()) {  // every volume has its directory
+      if (m.type() != "volume") continue;
+      auto v = volumes.volumes().find(m.source());
+      Status c = ctx.volumes->create(m.source(), v == volumes.volumes().end() ? 0 : v->second.created_ns());
+      if (!c.ok()) spdlog::warn("volume {}: {}", m.source(), c.toString());
+    }
+    auto lowers = ctx.images->layerDirs(image);
+    Status cp = lowers.ok() ? runtime::populateVolumes(*ctx.driver, volumes, created, *lowers, *ctx.volumes)
+                            : lowers.status();
+    if (!cp.ok()) {
+      Status rm = ctx.executor->removeContainer(id, true);
+      if (!rm.ok()) spdlog::warn("removing {} after a failed copy-up: {}", id.substr(0, 12), rm.toString());
+      return cp;
+    }
+  }
+  return id;
+}
+
 
 std::string containerConfigJson(const v1::Container& c) {
   rapidjson::StringBuffer sb;

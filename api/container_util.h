@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/logs.h"
+#include "engine/commands.h"
 #include "api/time_util.h"
 
 namespace arca::api {
@@ -14,6 +15,10 @@ namespace arca::api {
 std::string attachContentType(const Request& req);
 // Resolves {id} to a full container id, or sends 404 and returns false.
 bool resolveContainerId(ApiContext& ctx, Request& req, ResponseWriter& w, std::string* id);
+// Creates a container from a parsed create command (POST /containers/create,
+// and docker build's step containers): the image's defaults merged, the
+// engine's decision recorded, empty volumes populated. Returns the new id.
+StatusOr<std::string> createFromCommand(ApiContext& ctx, engine::CreateContainer cmd);
 // The container's json-file log, opened for reading (created if missing).
 int openContainerLog(ApiContext& ctx, const std::string& id);
 // Batches log entries into writes of ~64 KiB. Consecutive entries of one

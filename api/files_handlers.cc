@@ -21,6 +21,7 @@
 
 #include "api/api.h"
 #include "api/image_changes.h"
+#include "api/image_commit.h"
 #include "api/image_tools.h"
 #include "api/json.h"
 #include "api/summaries.h"
@@ -308,84 +309,6 @@ void mergeCommitConfig(Value& user, const Value& cont, Alloc& a) {
   }
 }
 
-// The committed image's config: the parent's, with the new layer, config and history entry.
-StatusOr<std::string> childImageConfig(const v1::ImageRecord& parent, Value& config,
-                                       const std::string& diff_id, const std::string& container_id,
-                                       const std::string& author, const std::string& comment,
-                                       const std::string& created_by, const std::string& created) {
-  rapidjson::Document p;
-  p.Parse(parent.config_json().c_str(), parent.config_json().size());
-  if (p.HasParseError() || !p.IsObject()) {
-    return Internal("the config of image " + parent.id() + " is not valid JSON");
-  }
-  rapidjson::Document doc(rapidjson::kObjectType);
-  auto& a = doc.GetAllocator();
-  doc.AddMember("architecture", str(parent.architecture(), a), a);
-  if (!author.empty()) doc.AddMember("author", str(author, a), a);
-  doc.AddMember("config", Value(config, a), a);
-  doc.AddMember("container", str(container_id, a), a);
-  doc.AddMember("created", str(created, a), a);
-  Value history(rapidjson::kArrayType);
-  if (auto h = p.FindMember("history"); h != p.MemberEnd() && h->value.IsArray()) {
-    history.CopyFrom(h->value, a);
-  }
-  Value entry(rapidjson::kObjectType);
-  entry.AddMember("created", str(created, a), a);
-  if (!author.empty()) entry.AddMember("author", str(author, a), a);
-  entry.AddMember("created_by", str(created_by, a), a);
-  if (!comment.empty()) entry.AddMember("comment", str(comment, a), a);
-  if (diff_id.empty()) entry.AddMember("empty_layer", true, a);
-  history.PushBack(entry, a);
-  doc.AddMember("history", history, a);
-  doc.AddMember("os", str(parent.os().empty() ? "linux" : parent.os(), a), a);
-  Value rootfs(rapidjson::kObjectType), diffs(rapidjson::kArrayType);
-  rootfs.AddMember("type", "layers", a);
-  for (const auto& d : parent.diff_ids()) diffs.PushBack(str(d, a), a);
-  if (!diff_id.empty()) diffs.PushBack(str(diff_id, a), a);
-  rootfs.AddMember("diff_ids", diffs, a);
-  doc.AddMember("rootfs", rootfs, a);
-  if (!parent.variant().empty()) doc.AddMember("variant", str(parent.variant(), a), a);
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> jw(sb);
-  doc.Accept(jw);
-  return std::string(sb.GetString(), sb.GetSize());
-}
-
-// Takes the writable layer of `t` into the image store on top of its image.
-// An empty Layer (no diff id) when nothing changed.
-StatusOr<image::ImageStore::Layer> commitLayer(ApiContext& ctx, const Target& t) {
-  const std::string tmp_dir = ctx.images->root() + "/tmp";
-  std::string tmpl = tmp_dir + "/commit-XXXXXX";
-  int fd = mkstemp(tmpl.data());
-  if (fd < 0) return Internal("creating " + tmp_dir + "/commit-*: " + std::strerror(errno));
-  struct Unlink {
-    std::string path;
-    ~Unlink() { ::unlink(path.c_str()); }
-  } unlink_tmp{tmpl};
-  image::FdGuard guard(fd);
-  int64_t entries = 0;
-  Status st = ctx.driver->withLayers(
-      t.container.id(), t.lowers, [&](const std::string& upper, const std::vector<std::string>&) {
-        return runtime::layerDiffTar(
-            upper,
-            [&](std::string_view d) {
-              while (!d.empty()) {
-                ssize_t n = ::write(fd, d.data(), d.size());
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) return false;
-                d.remove_prefix(static_cast<size_t>(n));
-              }
-              return true;
-            },
-            &entries);
-      });
-  if (!st.ok()) return Internal("taking the changes of " + t.container.name() + ": " + st.message());
-  if (entries == 0) return image::ImageStore::Layer{};  // Docker's empty layer: history only
-  ARCA_ASSIGN_OR_RETURN(image::ReadFn in, image::fileReader(tmpl));
-  auto chains = imageChainIds(t.image);
-  return ctx.images->ingestLayer(in, chains.empty() ? "" : chains.back(), "", -1, "", nullptr);
-}
-
 void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   const std::string ref = req.queryParam("container").value_or("");
   auto target = repoTagReference(req.queryParam("repo").value_or(""),
@@ -442,7 +365,7 @@ void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool froze = pause && c.status() == "running" && !c.paused() && ctx.driver->pause(c.id()).ok();
 
   ImageTransfer transfer(ctx);  // GC never sees the new layer half-recorded
-  auto layer = commitLayer(ctx, *t);
+  auto layer = commitLayer(ctx, c.id(), c.name(), t->lowers, t->image);
   if (froze) {
     if (Status st = ctx.driver->resume(c.id()); !st.ok()) {
       spdlog::warn("commit: resume of {}: {}", c.id().substr(0, 12), st.message());
@@ -452,19 +375,17 @@ void commitContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 
   std::string created_by;
   for (const auto& arg : c.config().cmd()) created_by += (created_by.empty() ? "" : " ") + arg;
-  auto config_json = childImageConfig(t->image, config, layer->diff_id, c.id(),
-                                      req.queryParam("author").value_or(""),
-                                      req.queryParam("comment").value_or(""), created_by,
-                                      rfc3339(ctx.engine->clock()->nowNs()));
+  ChildImage child;
+  child.diff_id = layer->diff_id;
+  child.container_id = c.id();
+  child.author = req.queryParam("author").value_or("");
+  child.comment = req.queryParam("comment").value_or("");
+  child.created_by = created_by;
+  child.created = rfc3339(ctx.engine->clock()->nowNs());
+  auto config_json = childImageConfig(t->image, config, child);
   if (!config_json.ok()) return sendError(w, config_json.status());
-  auto digest = ctx.images->putBlob(*config_json);
-  if (!digest.ok()) return sendError(w, digest.status());
-  auto rec = ctx.images->recordFromConfig(*config_json);
+  auto rec = storeImage(ctx, *config_json, *layer);
   if (!rec.ok()) return sendError(w, rec.status());
-  // The layer's plain tar is its only blob (docker save and push read it).
-  std::set<std::string> blobs{*digest};
-  if (!layer->blob_digest.empty()) blobs.insert(layer->blob_digest);
-  if (Status st = ctx.images->recordBlobs(rec->id(), blobs); !st.ok()) return sendError(w, st);
   if (!target->empty()) rec->add_repo_tags(*target);
   v1::Event e;
   auto* ev = e.mutable_container_committed();

@@ -83,9 +83,17 @@ void listImages(ApiContext& ctx, Request& req, ResponseWriter& w) {
     }
     std::map<std::string, int> users;
     for (const auto& [id, c] : s.containers()) users[c.image_id()]++;
+    // issue #7: intermediate images (untagged parents of other images, as
+    // docker build leaves them) only with all=1, as dockerd.
+    std::set<std::string> parents;
+    for (const auto& [id, img] : s.images()) {
+      if (!img.record().parent().empty()) parents.insert(img.record().parent());
+    }
+    const bool all = req.queryBool("all");
     std::vector<const v1::Image*> list;
     for (const auto& [id, img] : s.images()) {
       const auto& r = img.record();
+      if (!all && r.repo_tags_size() == 0 && r.repo_digests_size() == 0 && parents.count(id)) continue;
       bool is_dangling = r.repo_tags_size() == 0;
       if (dangling && *dangling != is_dangling) continue;
       if (!f["reference"].empty() &&
@@ -141,7 +149,7 @@ void inspectImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   for (const auto& d : r.repo_digests()) digests.push_back(image::familiarString(d));
   jstrArray(j, "RepoTags", tags);
   jstrArray(j, "RepoDigests", digests);
-  jstr(j, "Parent", "");
+  jstr(j, "Parent", r.parent());
   std::string comment, author;
   bool te = false;
   if (cfg.IsObject()) {
@@ -230,6 +238,18 @@ void tagImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
 
 }  // namespace
 
+LayerSizes readLayerSizes(ApiContext& ctx, const std::vector<v1::ImageRecord>& images) {
+  LayerSizes sizes;
+  for (const auto& r : images) {
+    for (const auto& c : imageChainIds(r)) {
+      if (sizes.count(c)) continue;
+      auto sz = ctx.images->layerSize(c);
+      if (sz.ok()) sizes[c] = *sz;
+    }
+  }
+  return sizes;
+}
+
 void requestImageGc(ApiContext& ctx) {
   std::unique_lock<std::shared_mutex> lock(ctx.image_gc_mu, std::try_to_lock);
   if (!lock.owns_lock()) {
@@ -249,6 +269,7 @@ namespace {
 
 void deleteImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
   bool force = req.queryBool("force");
+  bool noprune = req.queryBool("noprune");
   const std::string ref = req.params["name"];
   std::vector<std::pair<std::string, std::string>> report;  // ("Untagged"|"Deleted", value)
   auto r = ctx.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
@@ -312,11 +333,44 @@ void deleteImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
       for (const auto& t : rec.repo_tags()) untag(t);
       return Status::Ok();
     }
+    // issue #7: images docker build made name their parent. One with
+    // children loses its tags only (dockerd: an untagged one cannot go).
+    auto hasChildren = [&](const std::string& parent, const std::string& except) {
+      for (const auto& [cid, other] : s.images()) {
+        if (cid != except && other.record().parent() == parent) return true;
+      }
+      return false;
+    };
+    if (hasChildren(id, "")) {
+      if (rec.repo_tags_size() == 0) {
+        return Conflict("conflict: unable to delete " + shortId(id) +
+                        " (cannot be forced) - image has dependent child images");
+      }
+      for (const auto& t : rec.repo_tags()) untag(t);
+      return Status::Ok();
+    }
     for (const auto& t : rec.repo_tags()) untag(t);
     v1::Event e;
     e.mutable_image_deleted()->set_id(id);
     out->push_back(std::move(e));
     report.push_back({"Deleted", id});
+    // Then its untagged parents that nothing else needs (noprune keeps them).
+    std::string child = id, parent = rec.parent();
+    while (!noprune && !parent.empty()) {
+      auto p = s.images().find(parent);
+      if (p == s.images().end()) break;
+      const auto& pr = p->second.record();
+      if (pr.repo_tags_size() > 0 || pr.repo_digests_size() > 0 || hasChildren(parent, child)) break;
+      bool used = false;
+      for (const auto& [cid, c] : s.containers()) used = used || c.image_id() == parent;
+      if (used) break;
+      v1::Event d;
+      d.mutable_image_deleted()->set_id(parent);
+      out->push_back(std::move(d));
+      report.push_back({"Deleted", parent});
+      child = parent;
+      parent = pr.parent();
+    }
     return Status::Ok();
   });
   if (!r.ok()) return sendError(w, r.status());
@@ -517,19 +571,6 @@ void saveMany(ApiContext& ctx, Request& req, ResponseWriter& w) {
 // ---------------------------------------------------------------------------
 // history, prune
 
-// Unpacked sizes of the layers of `images` (read from disk: outside the engine lock).
-LayerSizes readLayerSizes(ApiContext& ctx, const std::vector<v1::ImageRecord>& images) {
-  LayerSizes sizes;
-  for (const auto& r : images) {
-    for (const auto& c : imageChainIds(r)) {
-      if (sizes.count(c)) continue;
-      auto sz = ctx.images->layerSize(c);
-      if (sz.ok()) sizes[c] = *sz;
-    }
-  }
-  return sizes;
-}
-
 std::vector<v1::ImageRecord> allImages(ApiContext& ctx) {
   std::vector<v1::ImageRecord> out;
   ctx.engine->read([&](const v1::State& s) {
@@ -555,7 +596,22 @@ void imageHistoryHandler(ApiContext& ctx, Request& req, ResponseWriter& w) {
   if (Status p = checkPlatform(req, r, req.params["name"]); !p.ok()) return sendError(w, p);
   std::vector<std::string> tags;
   for (const auto& t : r.repo_tags()) tags.push_back(image::familiarString(t));
-  auto rows = imageHistory(r, tags, readLayerSizes(ctx, {r}));
+  // The images a build made it from (issue #7): their ids and tags name the
+  // rows below the top one, as dockerd does.
+  std::vector<std::pair<std::string, std::vector<std::string>>> ancestors;
+  ctx.engine->read([&](const v1::State& s) {
+    std::string id = r.parent();
+    while (!id.empty() && ancestors.size() < 10000) {
+      auto it = s.images().find(id);
+      if (it == s.images().end()) break;
+      std::vector<std::string> t;
+      for (const auto& x : it->second.record().repo_tags()) t.push_back(image::familiarString(x));
+      ancestors.emplace_back(id, std::move(t));
+      id = it->second.record().parent();
+    }
+    return 0;
+  });
+  auto rows = imageHistory(r, tags, readLayerSizes(ctx, {r}), ancestors);
   if (!rows.ok()) return sendError(w, rows.status());
   sendJson(w, 200, historyJson(*rows));
 }
@@ -813,7 +869,7 @@ void importImage(ApiContext& ctx, Request& req, ResponseWriter& w) {
 void writeImageSummary(JsonWriter& j, const v1::ImageRecord& r, int containers, int64_t shared_size) {
   j.StartObject();
   jstr(j, "Id", r.id());
-  jstr(j, "ParentId", "");
+  jstr(j, "ParentId", r.parent());
   std::vector<std::string> tags;
   for (const auto& t : r.repo_tags()) tags.push_back(image::familiarString(t));
   jstrArray(j, "RepoTags", tags);

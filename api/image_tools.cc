@@ -83,9 +83,9 @@ bool labelsMatchAll(const std::map<std::string, std::string>& labels,
 
 // ---------------------------------------------------------------------------
 
-StatusOr<std::vector<HistoryRow>> imageHistory(const v1::ImageRecord& r,
-                                               const std::vector<std::string>& tags,
-                                               const LayerSizes& sizes) {
+StatusOr<std::vector<HistoryRow>> imageHistory(
+    const v1::ImageRecord& r, const std::vector<std::string>& tags, const LayerSizes& sizes,
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& ancestors) {
   const std::vector<std::string> chains = imageChainIds(r);
   std::vector<HistoryRow> rows;  // oldest first while building
   rapidjson::Document cfg;
@@ -127,6 +127,10 @@ StatusOr<std::vector<HistoryRow>> imageHistory(const v1::ImageRecord& r,
   if (!rows.empty()) {
     rows.front().id = r.id();
     rows.front().tags = tags;
+  }
+  for (size_t i = 0; i < ancestors.size() && i + 1 < rows.size(); ++i) {
+    rows[i + 1].id = ancestors[i].first;
+    rows[i + 1].tags = ancestors[i].second;
   }
   return rows;
 }
@@ -222,7 +226,17 @@ PruneOutcome decideImagePrune(const v1::State& s, const PruneOptions& o, const L
   });
   PruneOutcome res;
   std::set<std::string> deleted;
+  // issue #7: an image that is the parent of one that stays stays too
+  // (docker build's intermediate images); rounds until nothing changes, so
+  // a chain goes from its leaf down, as dockerd prunes parents.
+  std::map<std::string, int> children;
   for (const auto* r : images) {
+    if (!r->parent().empty()) children[r->parent()]++;
+  }
+  for (bool changed = true; changed;) {
+  changed = false;
+  for (const auto* r : images) {
+    if (deleted.count(r->id()) || children[r->id()] > 0) continue;
     if (used.count(r->id())) continue;
     if (o.dangling_only && r->repo_tags_size() > 0) continue;
     if (o.until_ns) {
@@ -248,6 +262,9 @@ PruneOutcome decideImagePrune(const v1::State& s, const PruneOptions& o, const L
     out->push_back(std::move(e));
     res.report.push_back({"Deleted", r->id()});
     deleted.insert(r->id());
+    if (!r->parent().empty()) children[r->parent()]--;
+    changed = true;
+  }
   }
   std::set<std::string> kept_chains, gone_chains;
   for (const auto* r : images) {

@@ -57,10 +57,11 @@ struct HistoryRow {
 
 // Rows newest first, from the config's history: an empty_layer entry has
 // size 0, any other takes the next layer's size. A config without history
-// gives one row per layer. `tags` go on the top row.
-StatusOr<std::vector<HistoryRow>> imageHistory(const v1::ImageRecord& r,
-                                               const std::vector<std::string>& tags,
-                                               const LayerSizes& sizes);
+// gives one row per layer. `tags` go on the top row; `ancestors` (the
+// parent, its parent, ... with their tags) name the rows below it, one each.
+StatusOr<std::vector<HistoryRow>> imageHistory(
+    const v1::ImageRecord& r, const std::vector<std::string>& tags, const LayerSizes& sizes,
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& ancestors = {});
 std::string historyJson(const std::vector<HistoryRow>& rows);
 
 // --- prune -----------------------------------------------------------------

@@ -14,8 +14,6 @@ struct Pending {
 };
 const Pending kPending[] = {
       {"GET", "/containers/{id}/attach/ws", "ContainerAttachWebsocket", "#4"},
-      {"POST", "/build", "ImageBuild", "#7"},
-      {"POST", "/build/prune", "BuildPrune", "#7"},
       {"PUT", "/volumes/{name}", "VolumeUpdate", "(not planned: cluster volumes need swarm mode)"},
       {"GET", "/plugins/privileges", "GetPluginPrivileges", "(no issue yet)"},
       {"POST", "/plugins/pull", "PluginPull", "(no issue yet)"},
@@ -59,7 +57,7 @@ const Pending kPending[] = {
       {"GET", "/distribution/{name}/json", "DistributionInspect", "#3"},
       {"POST", "/session", "Session", "(BuildKit, after #7)"},
       {"POST", "/grpc", "BuildKitGrpc", "(BuildKit, after #7)"},
-      {"POST", "/build/cancel", "BuildCancel", "#7"},
+      {"POST", "/build/cancel", "BuildCancel", "(BuildKit, after #7: the classic builder cancels when the client goes away)"},
 };
 }  // namespace
 

@@ -242,6 +242,16 @@ void searchImages(ApiContext&, Request& req, ResponseWriter& w) {
 
 }  // namespace
 
+// FROM and COPY --from of an image docker build does not have (api/build.cc).
+StatusOr<bool> pullForBuild(ApiContext& ctx, const image::Reference& ref,
+                            const registry::AuthConfig& auth, distribution::Progress& progress) {
+  distribution::TransferOptions opts;
+  opts.auth = auth;
+  opts.registry = ctx.registry;
+  opts.max_concurrent = ctx.max_concurrent_downloads;
+  return pullOne(ctx, ref, opts, progress);
+}
+
 void registerRegistryRoutes(Router& r, ApiContext& ctx) {
   auto bind = [&ctx](void (*fn)(ApiContext&, Request&, ResponseWriter&)) {
     return [&ctx, fn](Request& q, ResponseWriter& w) { fn(ctx, q, w); };

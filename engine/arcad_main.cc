@@ -369,6 +369,7 @@ int main(int argc, char** argv) {
   api::registerContainerRoutes(router, ctx);
   api::registerNetworkRoutes(router, ctx);
   api::registerVolumeRoutes(router, ctx);
+  api::registerBuildRoutes(router, ctx);
   api::registerAttachExecRoutes(router, ctx);
   api::registerContainerUpdateRoutes(router, ctx);
   api::registerImageRoutes(router, ctx);

@@ -344,6 +344,9 @@ void reduceImage(v1::State& s, const v1::Envelope& env) {
     case Event::kImageLoaded:
       addImage(s, e.image_loaded().image(), env.time_ns());
       break;
+    case Event::kImageBuilt:
+      addImage(s, e.image_built().image(), env.time_ns());
+      break;
     case Event::kImagePushed: {
       const auto& ev = e.image_pushed();
       std::string name = ev.ref();

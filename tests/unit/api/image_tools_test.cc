@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "runtime/image/digest.h"
 
 namespace arca::api {
@@ -48,6 +51,26 @@ TEST(ImageHistory, FromConfigHistoryNewestFirst) {
   EXPECT_NE(json.find(R"({"Id":"<missing>","Created":1704067201,"CreatedBy":"ENV A=1","Tags":null,"Size":0,"Comment":""})"),
             std::string::npos)
       << json;
+}
+
+TEST(ImageHistory, AncestorsNameTheRowsBelowTheTop) {
+  // issue #7: a built image's rows carry its parents' ids (dockerd walks
+  // the parent chain); rows past the chain stay <missing>.
+  auto r = record("a", {diff('1')}, "2024-01-02T00:00:00Z",
+                  R"(,"history":[{"created":"2024-01-01T00:00:00Z","created_by":"ADD rootfs"},)"
+                  R"({"created":"2024-01-01T00:00:01Z","created_by":"ENV A=1","empty_layer":true},)"
+                  R"({"created":"2024-01-02T00:00:00Z","created_by":"CMD x","empty_layer":true}])");
+  auto rows = imageHistory(r, {"app:1"}, {}, {{"sha256:p1", {}}, {"sha256:p2", {"busybox:latest"}}});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].id, r.id());
+  EXPECT_EQ((*rows)[1].id, "sha256:p1");
+  EXPECT_TRUE((*rows)[1].tags.empty());
+  EXPECT_EQ((*rows)[2].id, "sha256:p2");
+  EXPECT_EQ((*rows)[2].tags, std::vector<std::string>{"busybox:latest"});
+  auto short_chain = imageHistory(r, {}, {}, {{"sha256:p1", {}}});
+  ASSERT_TRUE(short_chain.ok());
+  EXPECT_EQ((*short_chain)[2].id, "<missing>");
 }
 
 TEST(ImageHistory, NoHistoryGivesOneRowPerLayer) {
@@ -124,6 +147,32 @@ TEST_F(PruneDecision, DanglingOnly) {
   EXPECT_EQ(o.reclaimed, 100 + 10);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_TRUE(events[0].has_image_deleted());
+}
+
+TEST_F(PruneDecision, BuildParentsGoOnlyWithTheirLastChild) {
+  // issue #7: intermediate images (untagged parents) stay while a child
+  // stays; a dangling leaf takes its untagged parents with it.
+  v1::ImageRecord mid = record("m", {diff('1')}, "2024-01-03T00:00:00Z");
+  mid.set_parent(base.id());
+  v1::ImageRecord app = record("p", {diff('1')}, "2024-01-04T00:00:00Z", "", {"docker.io/library/app:1"});
+  app.set_parent(mid.id());
+  v1::ImageRecord old_leaf = record("o", {diff('1')}, "2024-01-05T00:00:00Z");
+  old_leaf.set_parent(mid.id());
+  v1::ImageRecord old_mid = record("q", {diff('1')}, "2024-01-06T00:00:00Z");
+  old_mid.set_parent(base.id());
+  v1::ImageRecord old_top = record("r", {diff('1')}, "2024-01-07T00:00:00Z");
+  old_top.set_parent(old_mid.id());
+  for (const auto* r : {&mid, &app, &old_leaf, &old_mid, &old_top}) {
+    (*state.mutable_images())[r->id()].mutable_record()->CopyFrom(*r);
+  }
+  std::vector<v1::Event> events;
+  auto got = deleted(decideImagePrune(state, PruneOptions{}, sizes, &events));
+  std::set<std::string> gone(got.begin(), got.end());
+  EXPECT_FALSE(gone.count(mid.id()));  // app:1 needs it
+  EXPECT_TRUE(gone.count(old_leaf.id()));
+  EXPECT_TRUE(gone.count(old_top.id()));
+  EXPECT_TRUE(gone.count(old_mid.id()));  // after old_top, in a later round
+  EXPECT_LT(std::find(got.begin(), got.end(), old_top.id()), std::find(got.begin(), got.end(), old_mid.id()));
 }
 
 TEST_F(PruneDecision, AllUnusedNeverAContainersImage) {
