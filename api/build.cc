@@ -572,7 +572,12 @@ StatusOr<int> Build::runContainer(const std::string& id) {
     runtime::IoStream* raw = io.get();
     watchdog = std::thread([this, raw, &finished, id] {
       while (!finished.load()) {
-        if (w_.waitClientGone(200)) {
+        auto t0 = std::chrono::steady_clock::now();
+        bool gone = w_.waitClientGone(200);
+        if (!gone && std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a writer that cannot wait
+        }
+        if (gone) {
           if (finished.load()) return;
           auto k = ctx_.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
             std::string cid;
@@ -607,7 +612,12 @@ StatusOr<int> Build::runContainer(const std::string& id) {
         return true;
       },
       nullptr, -1);
-  checkCancelled();
+  if (w_.clientGone()) {
+    // Cancelled (the client went away): the killed container goes too.
+    Status rm = removeContainer(id);
+    if (!rm.ok()) spdlog::warn("build: removing {}: {}", id.substr(0, 12), rm.toString());
+    throw BuildCancelled();
+  }
   return code;
 }
 

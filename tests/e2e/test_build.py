@@ -352,6 +352,73 @@ class Build(BuildCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("failed to reach build target nope in Dockerfile", r.stderr)
 
+    def test_add_url_chmod_and_events(self):
+        """ADD of a URL (served on loopback by the test), COPY/ADD --chmod,
+        and the build's events (its RUN container's lifecycle, the tag)."""
+        import http.server
+        import threading
+
+        body = b"downloaded payload\n"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        url = f"http://127.0.0.1:{srv.server_address[1]}/files/payload.txt"
+        since = str(int(time.time()) - 1)
+        ctx = self.ctx({"f": "x", "Dockerfile": (
+            f"FROM busybox\nADD {url} /dl/\nCOPY --chmod=750 f /f\nRUN true\n")})
+        r = self.build(ctx, "-t", "urlimg")
+        self.assertEqual(self.run_out("urlimg", "cat", "/dl/payload.txt"), "downloaded payload\n")
+        # dockerd: mode 0600, the Last-Modified time, the bare hash in history
+        self.assertEqual(self.run_out("urlimg", "stat", "-c", "%a %Y", "/dl/payload.txt", "/f"),
+                         "600 1445412480\n750 " +
+                         self.run_out("urlimg", "stat", "-c", "%Y", "/f"))
+        self.assertRegex(self.history("urlimg")[2], r"^/bin/sh -c #\(nop\) ADD [0-9a-f]{64} in /dl/ $")
+        # the same URL content: cached
+        r = self.build(ctx, "-t", "urlimg")
+        self.assertEqual(r.stdout.count(" ---> Using cache"), 3, r.stdout)
+        until = str(int(time.time()) + 1)
+        ev = self.ok("events", "--since", since, "--until", until, "--format",
+                     "{{.Type}} {{.Action}}").stdout.split("\n")
+        for want in ("container create", "container start", "container die", "container destroy",
+                     "image tag"):
+            self.assertIn(want, ev)
+
+    def test_client_gone_cancels_the_build(self):
+        """The docker CLI killed during a RUN: the build stops, its RUN
+        container is killed and removed, no image is tagged."""
+        before = self.containers()
+        ctx = self.ctx({"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\nRUN echo never\n"})
+        p = subprocess.Popen([DOCKER, "build", "-t", "cancelled", ctx], env=self.eng.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            deadline = time.time() + 30
+            seen = ""
+            while time.time() < deadline and "started" not in seen:
+                seen += p.stdout.readline()
+            self.assertIn("started", seen)
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        deadline = time.time() + 20
+        while time.time() < deadline and self.containers() != before:
+            time.sleep(0.2)
+        self.assertEqual(self.containers(), before)
+        self.assertNotEqual(self.d("image", "inspect", "cancelled").returncode, 0)
+
 
 if __name__ == "__main__":
     unittest.main()
