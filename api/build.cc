@@ -601,6 +601,8 @@ StatusOr<int> Build::runContainer(const std::string& id) {
     (void)io->finish();
     finished = true;
     watchdog.join();
+    // Closed now: the agent's shutdown after the exit waits for its open calls.
+    io.reset();
   }
   int code = 0;
   ctx_.engine->waitUntil(
