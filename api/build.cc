@@ -1474,9 +1474,18 @@ void postBuild(ApiContext& ctx, Request& req, ResponseWriter& w) {
         auto patterns = builder::parseDockerignore(*ign);
         if (patterns.ok()) {
           for (const auto& f : builder::contextFilesToRemove(*patterns, br.dockerfile)) {
-            std::error_code ec;
+            // Resolved inside the context: a symlinked directory in the
+            // client's tar never leads the removal out of it.
             std::string clean = builder::cleanPath("/" + f);
-            if (clean != "/") std::filesystem::remove_all(context + clean, ec);
+            auto slash = clean.rfind('/');
+            if (clean == "/" || slash == std::string::npos) continue;
+            int dir = root->openAt(slash == 0 ? "/" : clean.substr(0, slash), O_PATH | O_DIRECTORY);
+            if (dir < 0) continue;
+            const std::string leaf = clean.substr(slash + 1);
+            if (::unlinkat(dir, leaf.c_str(), 0) != 0 && errno == EISDIR) {
+              (void)::unlinkat(dir, leaf.c_str(), AT_REMOVEDIR);
+            }
+            ::close(dir);
           }
         }
       }
