@@ -154,6 +154,9 @@ class BuildAcceptance(BuildCase):
         else:
             # issue #7: `docker builder prune` clears the classic cache too
             self.assertNotIn("Using cache", r.stdout)
+        # docker system prune calls POST /build/prune too
+        r = self.ok("system", "prune", "-f")
+        self.assertIn("Total reclaimed space:", r.stdout)
 
 
 @unittest.skipIf(COMPOSE_SKIP, COMPOSE_SKIP)

@@ -419,6 +419,18 @@ class Build(BuildCase):
         self.assertEqual(self.containers(), before)
         self.assertNotEqual(self.d("image", "inspect", "cancelled").returncode, 0)
 
+    def test_run_options(self):
+        """networkmode, extrahosts and shmsize reach the RUN containers."""
+        ctx = self.ctx({"Dockerfile": (
+            "FROM busybox\nRUN ls /sys/class/net | sort | tr '\\n' ' '; echo\n"
+            "RUN grep buildhost /etc/hosts\nRUN df -k /dev/shm | tail -1\n")})
+        r = self.build(ctx, "--network", "none", "--add-host", "buildhost:10.1.2.3",
+                       "--shm-size", "8m")
+        s = steps(r.stdout)
+        self.assertIn("lo \n", s[2][1])  # only loopback with --network none
+        self.assertRegex(s[3][1], r"10\.1\.2\.3\s+buildhost")
+        self.assertRegex(s[4][1], r"\s8192\s")
+
 
 if __name__ == "__main__":
     unittest.main()
