@@ -294,11 +294,43 @@ struct Stage {
 
 class BuildCancelled : public std::exception {};
 
+// The images builds in flight stand on (each stage's current image): POST
+// /build/prune leaves them alone.
+class InFlight {
+ public:
+  void set(const void* build, size_t stage, const std::string& image) {
+    std::lock_guard<std::mutex> lk(mu_);
+    images_[{build, stage}] = image;
+  }
+  void clear(const void* build) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto it = images_.begin(); it != images_.end();) {
+      it = it->first.first == build ? images_.erase(it) : std::next(it);
+    }
+  }
+  std::set<std::string> images() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::set<std::string> out;
+    for (const auto& [k, v] : images_) out.insert(v);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<const void*, size_t>, std::string> images_;
+};
+
+InFlight& buildsInFlight() {
+  static InFlight* in_flight = new InFlight;
+  return *in_flight;
+}
+
 class Build {
  public:
   Build(ApiContext& ctx, const BuildRequest& req, BuildOutput& out, ResponseWriter& w,
         const std::string& context)
       : ctx_(ctx), req_(req), out_(out), w_(w), context_(context) {}
+  ~Build() { buildsInFlight().clear(this); }
 
   // Runs every step; the final image id through *image_id.
   Status run(const builder::Dockerfile& df, std::string* image_id);
@@ -485,7 +517,10 @@ StatusOr<std::string> Build::createContainer(Stage& st, const std::vector<std::s
   env.insert(env.end(), extra_env.begin(), extra_env.end());
   setStrings(body, "Env", env, a);
   for (const char* k : {"AttachStdin", "OpenStdin", "StdinOnce", "Tty"}) setValue(body, k, Value(false), a);
-  setNull(body, "Healthcheck", a);  // a RUN container is not health-checked
+  // A build container is never health-checked (dockerd's withoutHealthcheck).
+  Value none(rapidjson::kObjectType);
+  none.AddMember("Test", stringArray({"NONE"}, a), a);
+  setValue(body, "Healthcheck", std::move(none), a);
   Value hc(rapidjson::kObjectType);
   hc.AddMember("NetworkMode", str(req_.network_mode.empty() ? "default" : req_.network_mode, a), a);
   if (req_.shm_size > 0) hc.AddMember("ShmSize", req_.shm_size, a);
@@ -546,15 +581,18 @@ StatusOr<int> Build::runContainer(const std::string& id) {
   // The outcome of the start.
   std::string error;
   bool started = false;
-  ctx_.engine->waitUntil([&](const v1::State& s) {
-    auto it = s.containers().find(id);
-    if (it == s.containers().end()) return true;
-    const auto& c = it->second;
-    if (c.start_outcome_seq() < *seq) return false;
-    error = c.error();
-    started = c.status() == "running" || (c.start_count() > 0 && c.error().empty());
-    return true;
-  });
+  bool settled = ctx_.engine->waitUntil(
+      [&](const v1::State& s) {
+        auto it = s.containers().find(id);
+        if (it == s.containers().end()) return true;
+        const auto& c = it->second;
+        if (c.start_outcome_seq() < *seq) return false;
+        error = c.error();
+        started = c.status() == "running" || (c.start_count() > 0 && c.error().empty());
+        return true;
+      },
+      nullptr, 120000);
+  if (!settled) error = "the build container did not start in time";
   if (!started) {
     ctx_.executor->cancelOnNextStart(id, token);
     return Internal(error.empty() ? "the build container did not start" : error);
@@ -605,17 +643,24 @@ StatusOr<int> Build::runContainer(const std::string& id) {
     io.reset();
   }
   int code = 0;
-  ctx_.engine->waitUntil(
-      [&](const v1::State& s) {
-        auto it = s.containers().find(id);
-        if (it == s.containers().end()) return true;
-        if (it->second.exit_count() <= exits) return false;
-        code = it->second.exit_code();
-        return true;
-      },
-      nullptr, -1);
+  auto exited = [&](const v1::State& s) {
+    auto it = s.containers().find(id);
+    if (it == s.containers().end()) return true;
+    if (it->second.exit_count() <= exits) return false;
+    code = it->second.exit_code();
+    return true;
+  };
+  // Until the exit, or the client going away (also when the process closed
+  // its output and runs on, or no attach came).
+  ctx_.engine->waitUntil(exited, [this] { return w_.clientGone(); }, -1);
   if (w_.clientGone()) {
-    // Cancelled (the client went away): the killed container goes too.
+    // Cancelled (the client went away): the container is killed and goes.
+    auto k = ctx_.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+      std::string cid;
+      return engine::decideKill(s, id, "KILL", out, &cid);
+    });
+    (void)k;  // Conflict when it already exited
+    ctx_.engine->waitUntil(exited, nullptr, 30000);
     Status rm = removeContainer(id);
     if (!rm.ok()) spdlog::warn("build: removing {}: {}", id.substr(0, 12), rm.toString());
     throw BuildCancelled();
@@ -659,13 +704,7 @@ StatusOr<v1::ImageRecord> Build::resolveImage(const std::string& ref_text, bool 
   if (auto a = req_.auth_configs.find(r.domain); a != req_.auth_configs.end()) auth = a->second;
   distribution::Progress progress([this](const std::string& msg) { out_.progress(msg); });
   auto pulled = pullForBuild(ctx_, r, auth, progress);
-  if (!pulled.ok()) {
-    if (pull_always) {
-      auto have = find();  // dockerd falls back to the local image
-      if (have.ok()) return have;
-    }
-    return pulled.status();
-  }
+  if (!pulled.ok()) return pulled.status();
   return find();
 }
 
@@ -736,9 +775,15 @@ Status Build::metadata(Stage& st, const Instruction& ins) {
     case InstructionKind::kEnv: {
       auto env = getStrings(st.config, "Env");
       std::string msg = "ENV";
+      // Every pair expands against the environment before the instruction
+      // (dockerd: `ENV a=1 b=$a` gives b the previous a).
+      std::vector<std::pair<std::string, std::string>> pairs;
       for (const auto& kv : ins.pairs) {
         ARCA_ASSIGN_OR_RETURN(std::string k, expand(st, ins, kv.key));
         ARCA_ASSIGN_OR_RETURN(std::string v, expand(st, ins, kv.value));
+        pairs.emplace_back(std::move(k), std::move(v));
+      }
+      for (const auto& [k, v] : pairs) {
         std::string entry = k + "=" + v;
         msg += " " + entry;
         bool replaced = false;
@@ -749,8 +794,8 @@ Status Build::metadata(Stage& st, const Instruction& ins) {
           }
         }
         if (!replaced) env.push_back(entry);
-        setStrings(st.config, "Env", env, a);  // later pairs see earlier ones
       }
+      setStrings(st.config, "Env", env, a);
       return commitMetadata(st, msg);
     }
     case InstructionKind::kLabel: {
@@ -834,6 +879,7 @@ Status Build::metadata(Stage& st, const Instruction& ins) {
     }
     case InstructionKind::kArg: {
       std::string msg = "ARG";
+      std::vector<std::pair<std::string, std::optional<std::string>>> args;  // expanded first, as ENV
       for (const auto& kv : ins.pairs) {
         ARCA_ASSIGN_OR_RETURN(std::string k, expand(st, ins, kv.key));
         std::optional<std::string> v;
@@ -841,6 +887,9 @@ Status Build::metadata(Stage& st, const Instruction& ins) {
           ARCA_ASSIGN_OR_RETURN(std::string x, expand(st, ins, kv.value));
           v = x;
         }
+        args.emplace_back(std::move(k), std::move(v));
+      }
+      for (const auto& [k, v] : args) {
         msg += " " + k + (v ? "=" + *v : "");
         st.args.add(k, v);
       }
@@ -955,8 +1004,12 @@ Status Build::runStep(Stage& st, const Instruction& ins) {
     return Status(Code::kInternal, "The command '" + joined(cmd) + "' returned a non-zero code: " +
                                       std::to_string(*code));
   }
-  ARCA_ASSIGN_OR_RETURN(auto lowers, lowersOf(st.image));
-  auto layer = commitLayer(ctx_, cid, cid.substr(0, 12), lowers, st.image);
+  auto lowers = lowersOf(st.image);
+  if (!lowers.ok()) {
+    failed_containers_.push_back(cid);
+    return lowers.status();
+  }
+  auto layer = commitLayer(ctx_, cid, cid.substr(0, 12), *lowers, st.image);
   if (!layer.ok()) {
     failed_containers_.push_back(cid);
     return layer.status();
@@ -1046,8 +1099,12 @@ std::string headerValue(const std::string& headers, const std::string& name) {
 }
 
 // ADD <url>: downloads into `dir` as the file name dockerd picks.
+int curlProgress(void* cancelled, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return (*static_cast<const std::function<bool()>*>(cancelled))() ? 1 : 0;
+}
+
 Status downloadUrl(builder::CopySource* src, const std::string& dir, const std::string& dest,
-                   const builder::CopyPlanOptions& opts) {
+                   const builder::CopyPlanOptions& opts, const std::function<bool()>& cancelled) {
   const std::string tmp = dir + "/.download";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Internal("creating " + tmp + ": " + std::strerror(errno));
@@ -1061,12 +1118,21 @@ Status downloadUrl(builder::CopySource* src, const std::string& dir, const std::
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &headers);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  // A server that stalls (under 1 byte/s for 60 s) fails the step; the
+  // client going away aborts the transfer.
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, curlProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &cancelled);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   CURLcode rc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
   ::close(fd);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) throw BuildCancelled();
   if (rc != CURLE_OK) {
     return Status(Code::kInternal, std::string("failed to GET ") + src->path + ": " + curl_easy_strerror(rc));
   }
@@ -1103,8 +1169,10 @@ Status Build::copyStep(Stage& st, const Instruction& ins) {
     ARCA_ASSIGN_OR_RETURN(chown, expand(st, ins, ins.chown));
   }
   std::optional<uint32_t> chmod;
+  std::string chmod_text;
   if (!ins.chmod.empty()) {
     ARCA_ASSIGN_OR_RETURN(std::string m, expand(st, ins, ins.chmod));
+    chmod_text = m;
     char* end = nullptr;
     unsigned long v = std::strtoul(m.c_str(), &end, 8);
     if (m.empty() || *end != '\0' || v > 07777) {
@@ -1123,7 +1191,7 @@ Status Build::copyStep(Stage& st, const Instruction& ins) {
   std::optional<v1::ImageRecord> from_image;
   if (!ins.from_flag.empty()) {
     if (is_add) return InvalidArgument("ADD does not support the --from flag");
-    ARCA_ASSIGN_OR_RETURN(std::string from, expand(st, ins, ins.from_flag));
+    const std::string from = ins.from_flag;  // not expanded (dockerd 20.10)
     size_t me = 0;
     for (; me < stages_.size(); ++me) {
       if (stages_[me].get() == &st) break;
@@ -1132,7 +1200,7 @@ Status Build::copyStep(Stage& st, const Instruction& ins) {
     if (s) {
       from_image = s->image;
     } else {
-      ARCA_ASSIGN_OR_RETURN(from_image, resolveImage(from, false));
+      ARCA_ASSIGN_OR_RETURN(from_image, resolveImage(from, req_.pull));
     }
   }
 
@@ -1141,14 +1209,21 @@ Status Build::copyStep(Stage& st, const Instruction& ins) {
   auto plan_and_copy = [&](const std::string& src_root) -> Status {
     ARCA_ASSIGN_OR_RETURN(builder::CopyPlan plan,
                           builder::planCopy(src_root, sources, dest, workdir, is_add, popts));
-    for (auto& s : plan.sources) {
+    std::error_code ec;
+    std::filesystem::remove_all(downloads, ec);
+    for (size_t i = 0; i < plan.sources.size(); ++i) {
+      auto& s = plan.sources[i];
       if (s.kind != builder::CopySourceKind::kUrl) continue;
-      std::error_code ec;
-      std::filesystem::remove_all(downloads, ec);
-      std::filesystem::create_directories(downloads, ec);
-      ARCA_RETURN_IF_ERROR(downloadUrl(&s, downloads, dest, popts));
+      const std::string dir = downloads + "/" + std::to_string(i);  // one per source: same names may differ
+      std::filesystem::create_directories(dir, ec);
+      ARCA_RETURN_IF_ERROR(downloadUrl(&s, dir, dest, popts, [this] { return w_.clientGone(); }));
     }
-    const std::string comment = builder::copyComment(plan, chown);
+    std::string comment = builder::copyComment(plan, chown);
+    if (chmod) {
+      // --chmod (BuildKit's flag; dockerd 20.10 refuses it) is part of the
+      // step's text, so a new mode breaks the cache.
+      comment.insert(comment.find(' ') + 1, "--chmod=" + chmod_text + " ");
+    }
     std::vector<std::string> cmd = shellOf(st);
     cmd.push_back("#(nop) " + comment);
     rapidjson::Document probe = probeConfig(st, cmd, false);
@@ -1301,6 +1376,7 @@ Status Build::run(const builder::Dockerfile& df, std::string* image_id) {
       st = stages_.back().get();
       st->name = ins->stage_name;
       ARCA_RETURN_IF_ERROR(from(*st, *ins));
+      buildsInFlight().set(this, stages_.size(), st->image.id());
       out_.imageId(st->image.id());
       continue;
     }
@@ -1322,6 +1398,7 @@ Status Build::run(const builder::Dockerfile& df, std::string* image_id) {
       continue;
     }
     ARCA_RETURN_IF_ERROR(dispatch(*st, *ins));
+    buildsInFlight().set(this, stages_.size(), st->image.id());
     out_.imageId(st->image.id());
   }
   if (!st || st->image.id().empty()) {
@@ -1592,26 +1669,49 @@ void pruneBuildCache(ApiContext& ctx, Request& req, ResponseWriter& w) {
     before.clear();
     for (const auto& [id, img] : s.images()) before.push_back(img.record());
     for (const auto& [cid, c] : s.containers()) used.insert(c.image_id());
-    for (const auto& [id, img] : s.images()) {
-      const auto& r = img.record();
-      if (r.build_cache_key().empty() || r.repo_tags_size() > 0 || r.repo_digests_size() > 0) continue;
-      if (used.count(id)) continue;
-      if (until_ns >= 0 && img.loaded_ns() >= until_ns) continue;
-      if (!labels.empty()) {
-        auto have = imageLabels(r);
-        bool ok = true;
-        for (const auto& l : labels) {
-          auto eq = l.find('=');
-          std::string k = l.substr(0, eq);
-          auto it = have.find(k);
-          if (it == have.end() || (eq != std::string::npos && it->second != l.substr(eq + 1))) ok = false;
-        }
-        if (!ok) continue;
+    std::set<std::string> building = buildsInFlight().images();
+    auto matches = [&](const v1::Image& img) {
+      if (until_ns >= 0 && img.loaded_ns() >= until_ns) return false;
+      auto have = imageLabels(img.record());
+      for (const auto& l : labels) {
+        auto eq = l.find('=');
+        auto it = have.find(l.substr(0, eq));
+        if (it == have.end() || (eq != std::string::npos && it->second != l.substr(eq + 1))) return false;
       }
+      return true;
+    };
+    // Untagged images builds made go, from the leaves down (a parent goes
+    // once its last child went), unless a container or a build in flight
+    // uses them; the cache keys of the built images that stay (tagged ones,
+    // parents of images that stay) are cleared: no later step reuses them.
+    std::map<std::string, int> children;
+    for (const auto& [id, img] : s.images()) {
+      if (!img.record().parent().empty()) children[img.record().parent()]++;
+    }
+    std::set<std::string> gone;
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const auto& [id, img] : s.images()) {
+        const auto& r = img.record();
+        if (gone.count(id) || r.build_cache_key().empty() || r.repo_tags_size() > 0 ||
+            r.repo_digests_size() > 0 || children[id] > 0 || used.count(id) || building.count(id) ||
+            !matches(img)) {
+          continue;
+        }
+        v1::Event e;
+        e.mutable_image_deleted()->set_id(id);
+        out->push_back(std::move(e));
+        deleted.push_back(id);
+        gone.insert(id);
+        if (!r.parent().empty()) children[r.parent()]--;
+        changed = true;
+      }
+    }
+    for (const auto& [id, img] : s.images()) {
+      if (gone.count(id) || img.record().build_cache_key().empty() || !matches(img)) continue;
       v1::Event e;
-      e.mutable_image_deleted()->set_id(id);
+      e.mutable_image_cache_cleared()->set_id(id);
       out->push_back(std::move(e));
-      deleted.push_back(id);
     }
     return Status::Ok();
   });

@@ -86,6 +86,22 @@ Fd openInRoot(int root_fd, const std::string& rel, int flags) {
   return Fd(openat2In(root_fd, rel, flags, RESOLVE_IN_ROOT));
 }
 
+// `rel` inside the root for reading, never opening a device node (a
+// watchdog or tty in a context or an image has side effects on open): an
+// O_PATH descriptor first, reopened for reading only when it is a regular
+// file or a directory; anything else stays an O_PATH descriptor (fstat works).
+Fd openReadInRoot(int root_fd, const std::string& rel) {
+  Fd path = openInRoot(root_fd, rel, O_PATH);
+  if (!path.ok()) return path;
+  struct stat st;
+  if (::fstat(path.get(), &st) != 0) return Fd();
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return path;
+  const std::string proc = "/proc/self/fd/" + std::to_string(path.get());
+  int fd = ::open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0 && (errno == EACCES)) return path;
+  return Fd(fd);
+}
+
 // `rel` inside the root with no symlink anywhere on the way.
 Fd openNoLinks(int root_fd, const std::string& rel, int flags) {
   return Fd(openat2In(root_fd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
@@ -391,8 +407,7 @@ StatusOr<CopySource> planLocal(int root_fd, const std::string& context_root,
   const std::string clean = cleanPath(path);
   if (clean == ".." || clean.rfind("../", 0) == 0) return InvalidArgument(forbidden(path));
   const std::string rel = clean == "." ? "" : clean;
-  Fd f = openInRoot(root_fd, rel, O_RDONLY | O_NONBLOCK);
-  if (!f.ok() && (errno == EACCES || errno == ENXIO)) f = openInRoot(root_fd, rel, O_PATH);
+  Fd f = openReadInRoot(root_fd, rel);
   if (!f.ok()) {
     if (errno == ENOENT || errno == ENOTDIR) {
       return InvalidArgument(
@@ -955,7 +970,7 @@ Status copyOne(const CopyPlan& plan, const CopySource& s, int root_fd, const std
     return Status::Ok();
   }
 
-  Fd src = openInRoot(src_root.get(), src_rel, O_RDONLY | O_NONBLOCK);
+  Fd src = openReadInRoot(src_root.get(), src_rel);
   if (!src.ok()) return ioError("open", s.path);
   struct stat st;
   if (::fstat(src.get(), &st) != 0) return ioError("stat", s.path);

@@ -347,6 +347,11 @@ void reduceImage(v1::State& s, const v1::Envelope& env) {
     case Event::kImageBuilt:
       addImage(s, e.image_built().image(), env.time_ns());
       break;
+    case Event::kImageCacheCleared: {
+      auto it = s.mutable_images()->find(e.image_cache_cleared().id());
+      if (it != s.mutable_images()->end()) it->second.mutable_record()->clear_build_cache_key();
+      break;
+    }
     case Event::kImagePushed: {
       const auto& ev = e.image_pushed();
       std::string name = ev.ref();

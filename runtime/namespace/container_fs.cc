@@ -136,13 +136,18 @@ RootDir::~RootDir() {
 int RootDir::openAt(const std::string& path, int flags) const { return openInRoot(fd_, path, flags); }
 
 std::optional<std::string> RootDir::readFile(const std::string& path) const {
-  int fd = openInRoot(fd_, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return std::nullopt;
+  // O_PATH first: a device node in the root is never opened (side effects).
+  int pfd = openInRoot(fd_, path, O_PATH);
+  if (pfd < 0) return std::nullopt;
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
+  if (fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(pfd);
     return std::nullopt;
   }
+  const std::string proc = "/proc/self/fd/" + std::to_string(pfd);
+  int fd = ::open(proc.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  close(pfd);
+  if (fd < 0) return std::nullopt;
   std::string out;
   char buf[8192];
   for (;;) {

@@ -18,11 +18,12 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 import unittest
 
 from arca_fixture import BUSYBOX, DOCKER
-from build_fixture import BuildCase, skip_reason, steps
+from build_fixture import REFERENCE, BuildCase, skip_reason, steps
 
 SKIP = skip_reason()
 ID = r"[0-9a-f]{12}"
@@ -376,19 +377,29 @@ class Build(BuildCase):
         self.addCleanup(srv.server_close)
         self.addCleanup(srv.shutdown)
         url = f"http://127.0.0.1:{srv.server_address[1]}/files/payload.txt"
+        url2 = f"http://127.0.0.1:{srv.server_address[1]}/other/second.txt"
         since = str(int(time.time()) - 1)
         ctx = self.ctx({"f": "x", "Dockerfile": (
-            f"FROM busybox\nADD {url} /dl/\nCOPY --chmod=750 f /f\nRUN true\n")})
+            f"FROM busybox\nADD {url} {url2} /dl/\nCOPY --chmod=750 f /f\nRUN true\n")})
         r = self.build(ctx, "-t", "urlimg")
-        self.assertEqual(self.run_out("urlimg", "cat", "/dl/payload.txt"), "downloaded payload\n")
+        self.assertEqual(self.run_out("urlimg", "cat", "/dl/payload.txt", "/dl/second.txt"),
+                         "downloaded payload\n" * 2)
         # dockerd: mode 0600, the Last-Modified time, the bare hash in history
         self.assertEqual(self.run_out("urlimg", "stat", "-c", "%a %Y", "/dl/payload.txt", "/f"),
                          "600 1445412480\n750 " +
                          self.run_out("urlimg", "stat", "-c", "%Y", "/f"))
-        self.assertRegex(self.history("urlimg")[2], r"^/bin/sh -c #\(nop\) ADD [0-9a-f]{64} in /dl/ $")
+        self.assertRegex(self.history("urlimg")[2], r"^/bin/sh -c #\(nop\) ADD multi:[0-9a-f]{64} in /dl/ $")
         # the same URL content: cached
         r = self.build(ctx, "-t", "urlimg")
         self.assertEqual(r.stdout.count(" ---> Using cache"), 3, r.stdout)
+        # a new mode is a new step
+        with open(os.path.join(ctx, "Dockerfile")) as f:
+            text = f.read()
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write(text.replace("--chmod=750", "--chmod=700"))
+        r = self.build(ctx, "-t", "urlimg")
+        self.assertEqual(r.stdout.count(" ---> Using cache"), 1, r.stdout)
+        self.assertEqual(self.run_out("urlimg", "stat", "-c", "%a", "/f"), "700\n")
         until = str(int(time.time()) + 1)
         ev = self.ok("events", "--since", since, "--until", until, "--format",
                      "{{.Type}} {{.Action}}").stdout.split("\n")
@@ -430,6 +441,43 @@ class Build(BuildCase):
         self.assertIn("lo \n", s[2][1])  # only loopback with --network none
         self.assertRegex(s[3][1], r"10\.1\.2\.3\s+buildhost")
         self.assertRegex(s[4][1], r"\s8192\s")
+
+    def test_env_pairs_expand_against_the_previous_env(self):
+        ctx = self.ctx({"Dockerfile": "FROM busybox\nENV abc=hello\nENV abc=bye def=$abc\n"
+                                      "ARG A=1 B=x$A\nRUN echo \"def=$def B=$B\"\n"})
+        r = self.build(ctx, "-t", "envpairs")
+        self.assertIn("def=hello B=x\n", r.stdout)
+        self.assertEqual(self.history("envpairs")[2], NOP + " ENV abc=bye def=hello")
+
+    def test_dockerignore_removal_stays_in_the_context(self):
+        """A context whose Dockerfile path runs through a symlinked directory
+        pointing at the host: dockerd's removal of an ignored Dockerfile never
+        follows it out (python3-docker sends the raw tar)."""
+        if REFERENCE:
+            self.skipTest("arca only (the victim directory is on this host)")
+        import docker
+        victim = tempfile.mkdtemp(prefix="arca-victim-")
+        self.addCleanup(shutil.rmtree, victim, True)
+        with open(os.path.join(victim, "Dockerfile"), "w") as f:
+            f.write("FROM busybox\n")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            link = tarfile.TarInfo("sub")
+            link.type = tarfile.SYMTYPE
+            link.linkname = victim
+            t.addfile(link)
+            # the Dockerfile exists inside the context where the link
+            # resolves in-root; the host path of the same name is the victim
+            for name, data in ((victim.lstrip("/") + "/Dockerfile", b"FROM busybox\nCMD [\"true\"]\n"),
+                               (".dockerignore", b"sub\n")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        buf.seek(0)
+        client = docker.APIClient(base_url="unix://" + self.eng.sock, version="1.41")
+        out = list(client.build(fileobj=buf, custom_context=True, dockerfile="sub/Dockerfile",
+                                decode=True))
+        self.assertTrue(os.path.exists(os.path.join(victim, "Dockerfile")), out)
 
 
 if __name__ == "__main__":

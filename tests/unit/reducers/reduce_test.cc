@@ -111,5 +111,29 @@ TEST(Reduce, CommitRecordsATaggedImage) {
   EXPECT_EQ(s.images().at("sha256:c").record().repo_tags_size(), 1);
 }
 
+TEST(Reduce, BuiltImagesKeepParentAndCacheKeyUntilCleared) {
+  // issue #7: docker build's steps, then POST /build/prune's key clearing.
+  v1::State s;
+  v1::Event b;
+  auto* img = b.mutable_image_built()->mutable_image();
+  img->set_id("sha256:step");
+  img->set_parent("sha256:base");
+  img->set_build_cache_key("sha256:key");
+  reducers::reduce(s, env(1, b));
+  const auto& r = s.images().at("sha256:step").record();
+  EXPECT_EQ(r.parent(), "sha256:base");
+  EXPECT_EQ(r.build_cache_key(), "sha256:key");
+  EXPECT_EQ(r.repo_tags_size(), 0);
+  v1::Event c;
+  c.mutable_image_cache_cleared()->set_id("sha256:step");
+  reducers::reduce(s, env(2, c));
+  EXPECT_EQ(s.images().at("sha256:step").record().build_cache_key(), "");
+  EXPECT_EQ(s.images().at("sha256:step").record().parent(), "sha256:base");
+  v1::Event gone;
+  gone.mutable_image_cache_cleared()->set_id("sha256:nope");
+  reducers::reduce(s, env(3, gone));  // an image already gone: nothing
+  EXPECT_EQ(s.images_size(), 1);
+}
+
 }  // namespace
 }  // namespace arca
