@@ -63,6 +63,7 @@
 #include "engine/lookup.h"
 #include "runtime/container_archive.h"
 #include "runtime/distribution/progress.h"
+#include "runtime/image/digest.h"
 #include "runtime/image/image_store.h"
 
 namespace arca::api {
@@ -95,19 +96,6 @@ std::string toJson(const Value& v) {
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   v.Accept(w);
   return std::string(sb.GetString(), sb.GetSize());
-}
-
-std::string sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
 }
 
 std::vector<std::string> getStrings(const Value& o, const char* key) {
@@ -374,6 +362,8 @@ class Build {
                                         const std::vector<std::string>& extra_env);
   StatusOr<int> runContainer(const std::string& id);
   Status removeContainer(const std::string& id);
+  // SIGKILL through the engine (a cancelled build's RUN container).
+  void killContainer(const std::string& id);
   StatusOr<std::vector<std::string>> lowersOf(const v1::ImageRecord& image);
   StatusOr<const Stage*> stageRef(const std::string& name, size_t before) const;
   StatusOr<v1::ImageRecord> resolveImage(const std::string& ref, bool pull_always);
@@ -426,7 +416,7 @@ rapidjson::Document Build::probeConfig(const Stage& st, const std::vector<std::s
 }
 
 std::string Build::cacheKey(const Stage& st, const Value& probe) const {
-  return "sha256:" + sha256Hex(st.image.id() + "\n" + st.maintainer + "\n" + toJson(probe));
+  return "sha256:" + image::sha256Hex(st.image.id() + "\n" + st.maintainer + "\n" + toJson(probe));
 }
 
 std::optional<v1::ImageRecord> Build::probeCache(const Stage& st, const std::string& key) {
@@ -545,6 +535,14 @@ Status Build::removeContainer(const std::string& id) {
   return ctx_.executor->removeContainer(id, true);
 }
 
+void Build::killContainer(const std::string& id) {
+  auto k = ctx_.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
+    std::string cid;
+    return engine::decideKill(s, id, "KILL", out, &cid);
+  });
+  (void)k;  // Conflict when it already exited
+}
+
 // Starts container `id` with its output streamed into the build's output;
 // returns its exit code.
 StatusOr<int> Build::runContainer(const std::string& id) {
@@ -617,11 +615,7 @@ StatusOr<int> Build::runContainer(const std::string& id) {
         }
         if (gone) {
           if (finished.load()) return;
-          auto k = ctx_.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-            std::string cid;
-            return engine::decideKill(s, id, "KILL", out, &cid);
-          });
-          (void)k;
+          killContainer(id);
           raw->cancel();
           return;
         }
@@ -655,11 +649,7 @@ StatusOr<int> Build::runContainer(const std::string& id) {
   ctx_.engine->waitUntil(exited, [this] { return w_.clientGone(); }, -1);
   if (w_.clientGone()) {
     // Cancelled (the client went away): the container is killed and goes.
-    auto k = ctx_.engine->execute([&](const v1::State& s, std::vector<v1::Event>* out) {
-      std::string cid;
-      return engine::decideKill(s, id, "KILL", out, &cid);
-    });
-    (void)k;  // Conflict when it already exited
+    killContainer(id);
     ctx_.engine->waitUntil(exited, nullptr, 30000);
     Status rm = removeContainer(id);
     if (!rm.ok()) spdlog::warn("build: removing {}: {}", id.substr(0, 12), rm.toString());
@@ -1448,7 +1438,7 @@ struct TempDir {
   }
 };
 
-std::string fixedDockerfilePath(const std::string& context, const std::string& name) {
+std::string fixedDockerfilePath(const std::string& name) {
   std::string p = name;
   while (!p.empty() && p[0] == '/') p.erase(p.begin());
   if (p.rfind("./", 0) == 0) p = p.substr(2);
@@ -1534,36 +1524,31 @@ void postBuild(ApiContext& ctx, Request& req, ResponseWriter& w) {
   };
 
   // The Dockerfile.
-  const std::string df_path = fixedDockerfilePath(context, br.dockerfile);
+  const std::string df_path = fixedDockerfilePath(br.dockerfile);
   std::optional<std::string> text;
   {
     auto root = runtime::RootDir::open(context);
     if (!root.ok()) return fail(root.status());
     text = root->readFile("/" + df_path);
     if (!text && br.dockerfile == "Dockerfile") text = root->readFile("/dockerfile");
-  }
-  if (!text) return fail(NotFound("Cannot locate specified Dockerfile: " + br.dockerfile));
-  // .dockerignore: dockerd removes it and the Dockerfile when they are excluded.
-  {
-    auto root = runtime::RootDir::open(context);
-    if (root.ok()) {
-      if (auto ign = root->readFile("/.dockerignore")) {
-        auto patterns = builder::parseDockerignore(*ign);
-        if (patterns.ok()) {
-          for (const auto& f : builder::contextFilesToRemove(*patterns, br.dockerfile)) {
-            // Resolved inside the context: a symlinked directory in the
-            // client's tar never leads the removal out of it.
-            std::string clean = builder::cleanPath("/" + f);
-            auto slash = clean.rfind('/');
-            if (clean == "/" || slash == std::string::npos) continue;
-            int dir = root->openAt(slash == 0 ? "/" : clean.substr(0, slash), O_PATH | O_DIRECTORY);
-            if (dir < 0) continue;
-            const std::string leaf = clean.substr(slash + 1);
-            if (::unlinkat(dir, leaf.c_str(), 0) != 0 && errno == EISDIR) {
-              (void)::unlinkat(dir, leaf.c_str(), AT_REMOVEDIR);
-            }
-            ::close(dir);
+    if (!text) return fail(NotFound("Cannot locate specified Dockerfile: " + br.dockerfile));
+    // .dockerignore: dockerd removes it and the Dockerfile when they are excluded.
+    if (auto ign = root->readFile("/.dockerignore")) {
+      auto patterns = builder::parseDockerignore(*ign);
+      if (patterns.ok()) {
+        for (const auto& f : builder::contextFilesToRemove(*patterns, br.dockerfile)) {
+          // Resolved inside the context: a symlinked directory in the
+          // client's tar never leads the removal out of it.
+          std::string clean = builder::cleanPath("/" + f);
+          auto slash = clean.rfind('/');
+          if (clean == "/" || slash == std::string::npos) continue;
+          int dir = root->openAt(slash == 0 ? "/" : clean.substr(0, slash), O_PATH | O_DIRECTORY);
+          if (dir < 0) continue;
+          const std::string leaf = clean.substr(slash + 1);
+          if (::unlinkat(dir, leaf.c_str(), 0) != 0 && errno == EISDIR) {
+            (void)::unlinkat(dir, leaf.c_str(), AT_REMOVEDIR);
           }
+          ::close(dir);
         }
       }
     }
