@@ -15,6 +15,7 @@
 #include "runtime/executor.h"
 #include "runtime/network_attacher.h"
 #include "runtime/volumes.h"
+#include "runtime/vm/vm_backend.h"
 #include "runtime/image/image_store.h"
 #include "runtime/registry/client.h"
 
@@ -34,6 +35,9 @@ struct ApiContext {
   std::string data_root;
   std::string exec_root;
   std::string runtime_name = "runc";
+  std::string default_runtime = "runc";  // --default-runtime (HostConfig.Runtime when unset)
+  runtime::VmBackend* vm = nullptr;      // issue #8: the VM sandbox (null: unavailable)
+  std::string vm_unavailable;            // why
   std::string runtime_path;
   std::string storage_driver = "overlay2";
   std::string daemon_id;

@@ -6,6 +6,7 @@
 #include "api/container_resources.h"
 #include "api/json.h"
 #include "api/mount_config.h"
+#include "runtime/sandbox_driver.h"
 #include "api/network_config.h"
 #include "engine/log_options.h"
 #include "engine/restart_policy.h"
@@ -52,6 +53,11 @@ Status parseHealthcheck(const rapidjson::Value& config, v1::Healthcheck* out) {
     }
   }
   return Status::Ok();
+}
+
+bool knownRuntime(const std::string& name) {
+  return name == "runc" || name == "crun" || name == "arca" || name == "io.containerd.runc.v2" ||
+         name == runtime::kVmRuntime;
 }
 
 StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) {
@@ -187,15 +193,13 @@ StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body) 
     }
   }
   if (te) return InvalidArgument("invalid type in HostConfig");
-  if (!cmd.host_config.runtime().empty() && cmd.host_config.runtime() != "runc" &&
-      cmd.host_config.runtime() != "arca") {
+  if (!cmd.host_config.runtime().empty() && !knownRuntime(cmd.host_config.runtime())) {
     return InvalidArgument("unknown or invalid runtime name: " + cmd.host_config.runtime());
   }
   ARCA_RETURN_IF_ERROR(parseContainerNetworking(
       d, (hc != d.MemberEnd() && hc->value.IsObject()) ? &hc->value : nullptr, &cmd));
   cmd.host_config.set_log_type("json-file");
-  if (cmd.host_config.runtime().empty()) cmd.host_config.set_runtime("runc");
-  return cmd;
+  return cmd;  // an empty Runtime becomes the daemon's default (createFromCommand)
 }
 
 Status mergeImageConfig(v1::ContainerConfig* c, const std::string& image_config_json) {

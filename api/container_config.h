@@ -19,6 +19,11 @@ Status parseHealthcheck(const rapidjson::Value& config, v1::Healthcheck* out);
 // NetworkingConfig). Options this engine does not implement yet answer
 // InvalidArgument naming the option (never silently ignored).
 
+// HostConfig.Runtime names arcad knows: the namespace sandbox ("runc", and
+// "crun", "arca", "io.containerd.runc.v2" for it too) and the VM sandbox
+// (runtime::kVmRuntime, issue #8).
+bool knownRuntime(const std::string& name);
+
 StatusOr<engine::CreateContainer> parseCreateContainer(const std::string& body);
 
 // Fills what the container config leaves unset from the image config JSON

@@ -837,6 +837,11 @@ void renameContainer(ApiContext& ctx, Request& req, ResponseWriter& w) {
 }  // namespace
 
 StatusOr<std::string> createFromCommand(ApiContext& ctx, engine::CreateContainer cmd) {
+  if (cmd.host_config.runtime().empty()) cmd.host_config.set_runtime(ctx.default_runtime);
+  if (cmd.host_config.runtime() == runtime::kVmRuntime && !ctx.vm) {  // issue #8
+    return InvalidArgument("the " + std::string(runtime::kVmRuntime) + " runtime is not available: " +
+                           ctx.vm_unavailable);
+  }
   // Merge the image's defaults (outside the lock: JSON parsing).
   std::string config_json, image_id;
   Status st;

@@ -228,8 +228,20 @@ void info(ApiContext& ctx, Request&, ResponseWriter& w) {
   j.StartObject();
   jstr(j, "path", ctx.runtime_path);
   j.EndObject();
+  if (ctx.vm) {  // issue #8: a microVM per container
+    j.Key(runtime::kVmRuntime);
+    j.StartObject();
+    jstr(j, "path", "qemu-system-x86_64");
+    j.Key("runtimeArgs");
+    j.StartArray();
+    j.String(("accel=" + ctx.vm->accelerator()).c_str());
+    j.String(("kernel=" + ctx.vm->kernel()).c_str());
+    j.EndArray();
+    j.EndObject();
+  }
   j.EndObject();
-  jstr(j, "DefaultRuntime", ctx.runtime_name);
+  jstr(j, "DefaultRuntime",
+       ctx.default_runtime == runtime::kVmRuntime ? ctx.default_runtime : ctx.runtime_name);
   j.Key("Swarm");
   j.StartObject();
   jstr(j, "NodeID", "");
@@ -246,7 +258,16 @@ void info(ApiContext& ctx, Request&, ResponseWriter& w) {
   j.Key("RuncCommit"); j.StartObject(); jstr(j, "ID", ""); j.EndObject();
   j.Key("InitCommit"); j.StartObject(); jstr(j, "ID", ""); j.EndObject();
   j.Key("SecurityOptions"); j.StartArray(); j.EndArray();
-  j.Key("Warnings"); j.Null();
+  j.Key("Warnings");
+  if (ctx.vm && ctx.vm->accelerator() != "kvm") {
+    j.StartArray();
+    j.String(("WARNING: the " + std::string(runtime::kVmRuntime) + " runtime runs under " +
+              ctx.vm->acceleratorNote() + ": VMs are slow")
+                 .c_str());
+    j.EndArray();
+  } else {
+    j.Null();
+  }
   j.EndObject();
   sendJson(w, 200, std::string(sb.GetString(), sb.GetSize()) + "\n");
 }

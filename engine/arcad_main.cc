@@ -26,9 +26,11 @@
 #include "engine/engine.h"
 #include "engine/network_commands.h"
 #include "eventlog/event_log.h"
+#include "api/container_config.h"
 #include "runtime/executor.h"
 #include "runtime/image/image_store.h"
 #include "runtime/namespace/namespace_driver.h"
+#include "runtime/vm/vm_backend.h"
 #include "runtime/volumes.h"
 #include "api/health.h"
 #include "helpervm/plane.h"
@@ -47,7 +49,10 @@ struct Flags {
   std::string log_level = "info";
   std::string default_runtime = "runc";
   std::string oci_runtime = "runc";
+  std::string vm_kernel;        // issue #8: "" = <data-root>/vm/kernel/current/vmlinux
+  std::string vm_accel = "auto";
   bool salvage = false;
+  bool doctor = false;  // issue #8: say what the VM sandbox lacks, then exit
   uint64_t snapshot_every = 10000;
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_mirrors;
@@ -68,7 +73,11 @@ void usage() {
                "      --exec-root string       Root of runtime state (default /var/run/arca)\n"
                "      --config-file string     daemon.json with the same keys as dockerd's\n"
                "      --log-level string       debug, info, warn, error (default info)\n"
-               "      --default-runtime string Default container runtime (default runc)\n"
+               "      --default-runtime string Default container runtime: runc (namespaces) or arca-vm\n"
+               "                               (a microVM per container) (default runc)\n"
+               "      --vm-kernel path         The VM sandbox's guest kernel (default\n"
+               "                               <data-root>/vm/kernel/current/vmlinux, kernel/build.sh)\n"
+               "      --vm-accel string        auto (probe KVM by a boot, else TCG), kvm or tcg\n"
                "      --dns list               DNS servers the embedded DNS forwards to (ip[:port];\n"
                "                               default: the host's resolv.conf)\n"
                "      --ip-masq=false          No outbound NAT for containers (default: on)\n"
@@ -81,6 +90,7 @@ void usage() {
                "      --oci-runtime string     OCI runtime binary for the namespace sandbox: runc or crun\n"
                "      --snapshot-every N       Events between state snapshots (default 10000)\n"
                "      --salvage                Truncate a corrupt event log at the first bad record\n"
+               "      --doctor                 Check what the VM sandbox (arca-vm) needs, then exit\n"
                "  -v, --version                Print version and exit\n";
 }
 
@@ -114,6 +124,10 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       f->log_level = next();
     } else if (a == "--default-runtime") {
       f->default_runtime = next();
+    } else if (a == "--vm-kernel") {
+      f->vm_kernel = next();
+    } else if (a == "--vm-accel") {
+      f->vm_accel = next();
     } else if (a == "--insecure-registry") {
       f->insecure_registries.push_back(next());
     } else if (a == "--ip-masq=false" || a == "--ip-masq=0") {
@@ -134,6 +148,8 @@ bool parseFlags(int argc, char** argv, Flags* f) {
       f->oci_runtime = next();
     } else if (a == "--snapshot-every") {
       f->snapshot_every = std::stoull(next());
+    } else if (a == "--doctor") {
+      f->doctor = true;
     } else if (a == "--salvage") {
       f->salvage = true;
     } else if (a == "-v" || a == "--version") {
@@ -227,20 +243,61 @@ std::string selfDir() {
   return fs::path(buf).parent_path().string();
 }
 
+runtime::VmOptions vmOptions(const Flags& flags) {
+  runtime::VmOptions vo;
+  vo.state_dir = flags.exec_root + "/vm";
+  vo.cache_dir = flags.data_root + "/vm";
+  vo.kernel = flags.vm_kernel.empty() ? vo.cache_dir + "/kernel/current/vmlinux" : flags.vm_kernel;
+  vo.agent_path = selfDir() + "/arca-agent";
+  vo.accel = flags.vm_accel;
+  return vo;
+}
+
+// arcad --doctor: what the VM sandbox needs on this machine, line by line.
+int doctor(const Flags& flags) {
+  runtime::VmOptions vo = vmOptions(flags);
+  std::cout << "VM sandbox (--runtime " << runtime::kVmRuntime << ")\n";
+  std::cout << "  guest kernel: " << vo.kernel << "\n";
+  bool kvm = access("/dev/kvm", R_OK | W_OK) == 0;
+  std::cout << "  /dev/kvm: " << (kvm ? "present" : "absent (VMs run under TCG emulation)")
+            << (access("/sys/module/kvm_pvm", F_OK) == 0 ? " (kvm_pvm: a PVM nested hypervisor)" : "")
+            << "\n";
+  auto missing = runtime::VmBackend::missing(vo);
+  for (const auto& m : missing) std::cout << "  missing: " << m << "\n";
+  if (!missing.empty()) {
+    std::cout << "not ready\n";
+    return 1;
+  }
+  auto b = runtime::VmBackend::create(vo);
+  if (!b.ok()) {
+    std::cout << "  error: " << b.status().message() << "\nnot ready\n";
+    return 1;
+  }
+  std::cout << "  accelerator: " << (*b)->accelerator()
+            << ((*b)->acceleratorNote().empty() ? "" : " (" + (*b)->acceleratorNote() + ")") << "\n";
+  std::cout << "ready\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Flags flags;
   if (!parseFlags(argc, argv, &flags)) return 2;
+  if (flags.doctor) return doctor(flags);
   auto logger = spdlog::stderr_color_mt("arcad");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (!applyConfigFile(&flags)) return 1;
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   if (flags.hosts.empty()) flags.hosts.push_back("unix:///var/run/arca.sock");
-  if (flags.default_runtime != "runc" && flags.default_runtime != "arca") {
-    spdlog::error("default runtime {} is not available (the VM sandbox lands with issue #8)",
-                  flags.default_runtime);
+  if (!api::knownRuntime(flags.default_runtime)) {
+    spdlog::error("default runtime {} is unknown (runc, crun, arca or {})", flags.default_runtime,
+                  runtime::kVmRuntime);
+    return 1;
+  }
+  if (flags.vm_accel != "auto" && flags.vm_accel != "kvm" && flags.vm_accel != "tcg") {
+    spdlog::error("--vm-accel must be auto, kvm or tcg");
     return 1;
   }
   if (geteuid() != 0) {
@@ -314,6 +371,20 @@ int main(int argc, char** argv) {
   no.containers_dir = flags.data_root + "/containers";
   no.agent_path = selfDir() + "/arca-agent";
   no.oci_runtime = flags.oci_runtime;
+  // issue #8: the VM sandbox, when this machine has what it needs.
+  runtime::VmOptions vo = vmOptions(flags);
+  std::unique_ptr<runtime::VmBackend> vm;
+  if (auto b = runtime::VmBackend::create(vo); b.ok()) {
+    vm = std::move(*b);
+    no.vm = vm.get();
+  } else {
+    no.vm_unavailable = b.status().message();
+    if (flags.default_runtime == runtime::kVmRuntime) {
+      spdlog::error("{}", b.status().message());
+      return 1;
+    }
+    spdlog::info("{}", b.status().message());
+  }
   auto driver = runtime::NamespaceDriver::create(no);
   if (!driver.ok()) {
     spdlog::error("namespace sandbox: {}", driver.status().message());
@@ -345,6 +416,9 @@ int main(int argc, char** argv) {
   ctx.data_root = flags.data_root;
   ctx.exec_root = flags.exec_root;
   ctx.runtime_name = (*driver)->name();
+  ctx.default_runtime = flags.default_runtime == "arca" ? "runc" : flags.default_runtime;
+  ctx.vm = vm.get();
+  if (!vm) ctx.vm_unavailable = no.vm_unavailable;
   ctx.runtime_path = flags.oci_runtime;
   ctx.daemon_id = readOrCreateId(flags.data_root + "/engine-id", ids);
   char hn[256] = {0};

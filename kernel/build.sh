@@ -17,11 +17,13 @@ done
 [ -f "$src" ] || { echo "missing $src (apt-get install linux-source-6.1)" >&2; exit 1; }
 key=$( { dpkg-query -W -f='${Version}' linux-source-6.1; cat "$here/arca.config" "$0"; gcc --version | head -1; } | sha256sum | cut -c1-16)
 out=$cache/kernel/$key
-if [ -f "$out/bzImage" ]; then echo "$out/bzImage"; exit 0; fi
+# `current` names the kernel arcad boots by default (<data-root>/vm/kernel/current/vmlinux).
+link_current() { ln -sfn "$key" "$cache/kernel/current.new" && mv -T "$cache/kernel/current.new" "$cache/kernel/current"; }
+if [ -f "$out/bzImage" ]; then link_current; echo "$out/bzImage"; exit 0; fi
 mkdir -p "$cache/kernel"
 exec 9>"$cache/kernel/.lock"
 flock 9
-if [ -f "$out/bzImage" ]; then echo "$out/bzImage"; exit 0; fi
+if [ -f "$out/bzImage" ]; then link_current; echo "$out/bzImage"; exit 0; fi
 tmp=$(mktemp -d "$cache/kernel/.build-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 tar -xf "$src" -C "$tmp" --strip-components=1
@@ -38,4 +40,5 @@ mkdir -p "$out.new"
 # (no decompression, which is slow under TCG).
 cp "$tmp/arch/x86/boot/bzImage" "$tmp/vmlinux" "$tmp/.config" "$out.new/"
 mv "$out.new" "$out"
+link_current
 echo "$out/bzImage"

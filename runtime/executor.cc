@@ -155,11 +155,12 @@ Status Executor::applyConnect(const std::string& id, const std::string& network_
   auto done = std::make_shared<std::promise<Status>>();
   auto result = done->get_future();
   post(id, [this, id, network_id, done] {
-    bool running = false;
+    bool running = false, vm = false;
     EndpointPlan ep = engine_->read([&](const v1::State& s) {
       auto it = s.containers().find(id);
       if (it == s.containers().end() || it->second.status() != "running") return EndpointPlan{};
       running = true;
+      vm = it->second.host_config().runtime() == kVmRuntime;
       bool has_route = false;
       for (const auto& [nid, e] : it->second.endpoints()) {
         auto n = s.networks().find(nid);
@@ -167,6 +168,12 @@ Status Executor::applyConnect(const std::string& id, const std::string& network_
       }
       return planEndpointOf(s, it->second, network_id, !has_route);
     });
+    if (running && vm) {  // issue #8: QEMU's microvm has no NIC hot-plug
+      done->set_value(FailedPrecondition(
+          "a running " + std::string(kVmRuntime) +
+          " container cannot join a network (its VM has no NIC hot-plug): stop it, connect, start it"));
+      return;
+    }
     done->set_value(running && !ep.network_id.empty() ? network_->connect(id, ep) : Status::Ok());
   });
   return result.get();
@@ -206,6 +213,7 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     spec.user = c.config().user();
     spec.hostname = c.config().hostname().empty() ? id.substr(0, 12) : c.config().hostname();
     spec.network_mode = c.host_config().network_mode();
+    spec.runtime = c.host_config().runtime();
     net_plan = planContainerNetwork(s, c);
     spec.readonly_rootfs = c.host_config().readonly_rootfs();
     cfg_tty = c.config().tty();
@@ -270,6 +278,12 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
   // issue #5: the network namespace, endpoints, DNS records and ports first.
   std::vector<v1::PortBinding> ports;
   using Mode = ContainerNetworkPlan::Mode;
+  const bool vm = spec.runtime == kVmRuntime;
+  if (vm && (net_plan.mode == Mode::kHost || net_plan.mode == Mode::kJoin)) {
+    return fail("the " + std::string(kVmRuntime) + " runtime cannot share the network namespace of " +
+                (net_plan.mode == Mode::kHost ? std::string("the host") : "another container") +
+                " (--network " + spec.network_mode + "): a VM has its own kernel");
+  }
   if (net_plan.mode == Mode::kHost) {
     spec.host_network = true;
     if (spec.hostname == id.substr(0, 12)) {
@@ -290,6 +304,9 @@ void Executor::doStart(const std::string& id, uint64_t request_seq, bool restart
     }
     spec.hosts_entries = net_plan.hosts_entries;
     spec.nameservers = net_plan.nameservers;
+    for (const auto& ep : net_plan.endpoints) {  // issue #8: the VM's NICs take them
+      spec.nics.push_back({ep.mac, ep.ipv4, ep.prefix, ep.gateway, ep.default_route});
+    }
   }
   spec.tty = cfg_tty;
   spec.open_stdin = cfg_open_stdin;

@@ -36,6 +36,20 @@ struct SandboxMount {
   std::vector<std::string> tmpfs_options;  // "size=1048576", "mode=1777", "noexec", ...
 };
 
+// The runtime names (HostConfig.Runtime): the namespace sandbox answers to
+// "runc" (and "arca", "crun"), the VM sandbox to "arca-vm" (issue #8).
+inline constexpr char kVmRuntime[] = "arca-vm";
+
+// A network endpoint the sandbox's NIC takes (the VM sandbox: the guest's
+// address; the namespace sandbox has it in its namespace already).
+struct SandboxNic {
+  std::string mac;
+  std::string ipv4;
+  int prefix = 16;
+  std::string gateway;
+  bool default_route = false;
+};
+
 struct SandboxSpec {
   std::string id;                       // full 64-hex container id
   std::vector<std::string> args;        // argv, argv[0] resolved by the runtime in $PATH
@@ -46,6 +60,8 @@ struct SandboxSpec {
   std::vector<std::string> lower_dirs;  // image layers, top-most first
   std::string log_path;                 // json-file log (the agent appends to it)
   std::string network_mode = "none";    // HostConfig.NetworkMode, for information
+  std::string runtime;                  // HostConfig.Runtime ("" = the namespace sandbox)
+  std::vector<SandboxNic> nics;         // the endpoints in netns_path (issue #8)
   // Networking (issue #5). The network plane prepared the namespace.
   std::string netns_path;     // join this network namespace ("" = a new, empty one)
   bool host_network = false;  // share the host's (--network host)

@@ -15,6 +15,8 @@ PKGS=(
   runc crun busybox-static e2fsprogs iproute2 iptables procps util-linux
   # docker run --init: /usr/bin/tini-static is bind-mounted as /sbin/docker-init
   tini
+  # the VM sandbox (issue #8): QEMU microvm, and what kernel/build.sh needs
+  qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev cpio xz-utils
   # tests and benches
   python3 curl socat
   # docker-compose 1.29 (Python) end-to-end tests

@@ -13,6 +13,10 @@ echo "== build (Release)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$JOBS"
 
+echo "== guest kernel of the VM sandbox (kernel/build.sh; cached in build/vm-cache)"
+kernel/build.sh "$PWD/build/vm-cache" >/dev/null
+export ARCA_VM_KERNEL="$PWD/build/vm-cache/kernel/current/vmlinux"
+
 echo "== unit + e2e tests"
 (cd build && ctest --output-on-failure --timeout 1500)
 

@@ -20,8 +20,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "runtime/agent/agent_service.h"
+#include "runtime/agent/guest_init.h"
 #include "runtime/agent/supervisor.h"
 
 namespace {
@@ -40,39 +43,60 @@ int fail(int ready_fd, const std::string& message) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  arca::agent::AgentOptions opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (i + 1 >= argc) return fail(-1, "missing value for " + a);
-    std::string v = argv[++i];
+// Parses the agent's flags (argv[1..] or the guest's agent.args lines).
+bool parseFlags(const std::vector<std::string>& args, arca::agent::AgentOptions* opts,
+                std::string* error) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (i + 1 >= args.size()) {
+      *error = "missing value for " + a;
+      return false;
+    }
+    const std::string& v = args[++i];
     if (a == "--id") {
-      opts.id = v;
+      opts->id = v;
     } else if (a == "--bundle") {
-      opts.bundle = v;
+      opts->bundle = v;
     } else if (a == "--socket") {
-      opts.socket = v;
+      opts->socket = v;
     } else if (a == "--log") {
-      opts.log_path = v;
+      opts->log_path = v;
     } else if (a == "--runtime") {
-      opts.runtime = v;
+      opts->runtime = v;
     } else if (a == "--runtime-path") {
-      opts.runtime_path = v;
+      opts->runtime_path = v;
     } else if (a == "--runtime-root") {
-      opts.runtime_root = v;
+      opts->runtime_root = v;
     } else if (a == "--log-max-size") {
-      opts.log_max_size = atoll(v.c_str());
+      opts->log_max_size = atoll(v.c_str());
     } else if (a == "--log-max-files") {
-      opts.log_max_files = atoi(v.c_str());
+      opts->log_max_files = atoi(v.c_str());
     } else if (a == "--ready-fd") {
-      opts.ready_fd = atoi(v.c_str());
+      opts->ready_fd = atoi(v.c_str());
     } else {
-      return fail(-1, "unknown flag " + a);
+      *error = "unknown flag " + a;
+      return false;
     }
   }
+  return true;
+}
 
+std::unique_ptr<grpc::Server> buildServer(arca::agent::AgentService* service,
+                                          const std::string& socket) {
+  grpc::ServerBuilder builder;
+  grpc::ResourceQuota quota("arca-agent");
+  quota.SetMaxThreads(4);
+  builder.SetResourceQuota(quota);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
+  // In a VM the transport comes from the serial relay: no listening port.
+  if (!socket.empty()) builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+void blockSignals() {
   // Before any thread exists: SIGCHLD is consumed through a signalfd only.
   sigset_t mask;
   sigemptyset(&mask);
@@ -80,6 +104,53 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
+}
+
+// PID 1 of a VM sandbox (issue #8): set the guest up, serve over the
+// virtio-serial port, power off when the agent is done.
+[[noreturn]] void guestMain() {
+  setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);  // the kernel gives init none
+  blockSignals();
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  auto fatal = [](const std::string& message) {
+    fprintf(stderr, "arca-agent (guest): %s\n", message.c_str());
+    arca::agent::guestPowerOff();
+  };
+  auto args = arca::agent::guestSetUp();
+  if (!args.ok()) fatal(args.status().message());
+  arca::agent::AgentOptions opts;
+  std::string error;
+  if (!parseFlags(*args, &opts, &error)) fatal(error);
+  opts.socket = "/run/arca-agent";  // no socket is served: the prefix of terminal console sockets
+  opts.ready_fd = -1;
+  auto port = arca::agent::SerialRelay::openPort(arca::agent::kAgentPortName);
+  if (!port.ok()) fatal(port.status().message());
+  auto supervisor = arca::agent::Supervisor::create(opts);
+  if (!supervisor.ok()) fatal(supervisor.status().message());
+  arca::agent::AgentService service(supervisor->get());
+  std::unique_ptr<grpc::Server> server = buildServer(&service, "");
+  if (!server) fatal("cannot build the gRPC server");
+  arca::agent::SerialRelay relay(*port, server.get());
+  std::thread relay_thread([&relay] { relay.run(); });
+  (*supervisor)->run();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  relay.stop();
+  relay_thread.join();
+  arca::agent::guestPowerOff();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (getpid() == 1) guestMain();
+  arca::agent::AgentOptions opts;
+  std::string error;
+  if (!parseFlags(std::vector<std::string>(argv + 1, argv + argc), &opts, &error)) {
+    return fail(-1, error);
+  }
+
+  blockSignals();
   // The container's init is orphaned when `runc create` exits: adopt it.
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return fail(opts.ready_fd, "PR_SET_CHILD_SUBREAPER");
   umask(022);
@@ -89,16 +160,7 @@ int main(int argc, char** argv) {
 
   unlink(opts.socket.c_str());  // a stale socket of a dead agent
   arca::agent::AgentService service(supervisor->get());
-  grpc::ServerBuilder builder;
-  grpc::ResourceQuota quota("arca-agent");
-  quota.SetMaxThreads(4);
-  builder.SetResourceQuota(quota);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
-  builder.AddListeningPort("unix:" + opts.socket, grpc::InsecureServerCredentials());
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = buildServer(&service, opts.socket);
   if (!server) return fail(opts.ready_fd, "cannot serve on " + opts.socket);
   chmod(opts.socket.c_str(), 0600);
 

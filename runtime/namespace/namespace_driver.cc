@@ -516,7 +516,112 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   std::stable_sort(in.binds.begin(), in.binds.end(), [&](const OciBindMount& a, const OciBindMount& b) {
     return depth(a.destination) < depth(b.destination);
   });
+  if (spec.runtime == kVmRuntime) {  // issue #8: the guest reads the bundle over 9p
+    if (!sec.devices.empty()) {
+      return InvalidArgument("the " + std::string(kVmRuntime) +
+                             " runtime cannot pass host devices (--device) into a VM");
+    }
+    ARCA_RETURN_IF_ERROR(shareWithGuest(bundle, &in));
+  }
   return writeFile(bundle + "/config.json", buildOciConfig(in), 0600);
+}
+
+namespace {
+constexpr char kGuestBundle[] = "/run/arca/bundle";  // runtime/agent/guest_init.h
+}
+
+bool NamespaceDriver::isVm(const std::string& id) const {
+  return options_.vm && exists(options_.vm->stateDir(id));
+}
+
+void NamespaceDriver::noteRpc(const std::string& id, const grpc::Status& st) const {
+  // A VM's channel is one connection: once it broke, the next call reconnects.
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE && options_.vm) options_.vm->dropChannel(id);
+}
+
+std::shared_ptr<grpc::Channel> NamespaceDriver::channelFor(const std::string& id) const {
+  if (isVm(id)) return options_.vm->channel(id, socketPath(id));
+  return agentChannel(socketPath(id));
+}
+
+Status NamespaceDriver::shareWithGuest(const std::string& bundle, OciConfigInput* in) {
+  // The guest is the container's network namespace (its NICs are the endpoints).
+  in->host_network = true;
+  in->netns_path.clear();
+  int n = 0;
+  for (auto& b : in->binds) {
+    if (b.type == "tmpfs") continue;
+    if (b.source.compare(0, bundle.size() + 1, bundle + "/") == 0) {
+      b.source = kGuestBundle + b.source.substr(bundle.size());
+      continue;
+    }
+    struct stat st {};
+    if (stat(b.source.c_str(), &st) != 0) return InvalidArgument(errnoText("bind source " + b.source));
+    ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/m", 0700));
+    const std::string rel = "/m/" + std::to_string(n++);
+    const std::string target = bundle + rel;
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdir(target.c_str(), 0755) != 0) return Internal(errnoText("mkdir " + target));
+    } else {
+      int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0) return Internal(errnoText("create " + target));
+      close(fd);
+    }
+    if (mount(b.source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      return Internal(errnoText("bind " + b.source + " for the VM"));
+    }
+    b.source = kGuestBundle + rel;
+  }
+  return Status::Ok();
+}
+
+Status NamespaceDriver::spawnVm(const SandboxSpec& spec) {
+  if (!options_.vm) {
+    return FailedPrecondition("the " + std::string(kVmRuntime) + " runtime is not available" +
+                              (options_.vm_unavailable.empty() ? "" : ": " + options_.vm_unavailable));
+  }
+  const std::string bundle = bundleDir(spec.id);
+  // The json-file log's directory, shared: the guest agent appends to it.
+  const size_t slash = spec.log_path.rfind('/');
+  const std::string log_dir = spec.log_path.substr(0, slash);
+  ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/log", 0700));
+  if (mount(log_dir.c_str(), (bundle + "/log").c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return Internal(errnoText("bind " + log_dir + " for the VM"));
+  }
+  std::vector<std::string> args = {"--id", spec.id, "--bundle", kGuestBundle, "--log",
+                                   std::string(kGuestBundle) + "/log" + spec.log_path.substr(slash),
+                                   "--runtime", "crun", "--runtime-path", "/usr/bin/crun",
+                                   "--runtime-root", "/run/crun"};
+  if (spec.log_max_size > 0) {
+    args.insert(args.end(), {"--log-max-size", std::to_string(spec.log_max_size),
+                             "--log-max-files", std::to_string(spec.log_max_files)});
+  }
+  std::string text;
+  for (const auto& a : args) text += a + "\n";
+  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/agent.args", text, 0600));
+  std::string nics;
+  for (const auto& nic : spec.nics) {
+    nics += nic.mac + " " + nic.ipv4 + "/" + std::to_string(nic.prefix) + " " +
+            (nic.gateway.empty() ? "-" : nic.gateway) + " " + (nic.default_route ? "1" : "0") + "\n";
+  }
+  ARCA_RETURN_IF_ERROR(writeFile(bundle + "/nics", nics, 0600));
+  VmBootSpec b;
+  b.id = spec.id;
+  b.share_dir = bundle;
+  b.agent_socket = socketPath(spec.id);
+  b.netns_path = spec.netns_path;
+  b.nics = spec.nics;
+  // Guest RAM: the limit plus room for the guest kernel and agent (128 MiB at least).
+  constexpr int64_t kMiB = 1 << 20;
+  if (spec.resources.memory > 0) {
+    b.memory_mb = static_cast<int>(std::max<int64_t>(128, (spec.resources.memory + kMiB - 1) / kMiB + 64));
+  }
+  if (spec.resources.nano_cpus > 0) {
+    long host = sysconf(_SC_NPROCESSORS_ONLN);
+    b.cpus = static_cast<int>(std::min<int64_t>(std::max<long>(1, host),
+                                                (spec.resources.nano_cpus + 999999999) / 1000000000));
+  }
+  return options_.vm->boot(b);
 }
 
 Status NamespaceDriver::spawnAgent(const SandboxSpec& spec) {
@@ -735,7 +840,9 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
   }
   std::string hostname = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
   if (Status s = prepareBundle(spec, hostname); !s.ok()) return startFailed(spec.id, s);
-  if (Status s = spawnAgent(spec); !s.ok()) return startFailed(spec.id, s);
+  if (Status s = spec.runtime == kVmRuntime ? spawnVm(spec) : spawnAgent(spec); !s.ok()) {
+    return startFailed(spec.id, s);
+  }
   before_start();
 
   v1::StartResponse resp;
@@ -743,7 +850,7 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
   {
     // The channel must be gone before cleanup: an agent's server shutdown
     // waits for connected clients to leave.
-    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    auto stub = v1::Agent::NewStub(channelFor(spec.id));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
     v1::StartRequest req;
@@ -771,13 +878,14 @@ Status NamespaceDriver::signal(const std::string& id, int signal) {
   const std::string sock = socketPath(id);
   const std::string exit_file = bundleDir(id) + "/exit.json";
   if (exists(sock)) {
-    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    auto stub = v1::Agent::NewStub(channelFor(id));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kSignalTimeout);
     v1::SignalRequest req;
     req.set_signal(signal);
     v1::SignalResponse resp;
     grpc::Status st = stub->Signal(&ctx, req, &resp);
+    noteRpc(id, st);
     if (st.ok()) return Status::Ok();
     if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       return FailedPrecondition(st.error_message());
@@ -797,11 +905,12 @@ StatusOr<ExitResult> NamespaceDriver::wait(const std::string& id) {
   const std::string sock = socketPath(id);
   const std::string exit_file = bundleDir(id) + "/exit.json";
   if (exists(sock)) {
-    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    auto stub = v1::Agent::NewStub(channelFor(id));
     grpc::ClientContext ctx;  // no deadline: containers run for as long as they like
     v1::WaitRequest req;
     v1::WaitResponse resp;
     grpc::Status st = stub->Wait(&ctx, req, &resp);
+    noteRpc(id, st);
     if (st.ok()) {
       ExitResult r;
       r.exit_code = resp.exit_code();
@@ -825,12 +934,13 @@ ProbeResult NamespaceDriver::probe(const std::string& id) {
   const std::string sock = socketPath(id);
   const std::string exit_file = bundleDir(id) + "/exit.json";
   if (exists(sock)) {
-    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    auto stub = v1::Agent::NewStub(channelFor(id));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kProbeTimeout);
     v1::StatusRequest req;
     v1::StatusResponse resp;
     grpc::Status st = stub->Status(&ctx, req, &resp);
+    noteRpc(id, st);
     if (st.ok()) {
       out.pid = resp.pid();
       out.error = resp.error();
@@ -877,14 +987,16 @@ Status NamespaceDriver::cleanup(const std::string& id) {
   if (!validId(id)) return InvalidArgument("invalid container id " + id);
   const std::string bundle = bundleDir(id);
   const std::string sock = socketPath(id);
-  pid_t agent = agentPid(id);
+  const bool vm = isVm(id);
+  pid_t agent = vm ? 0 : agentPid(id);
   if (exists(sock)) {
-    auto stub = v1::Agent::NewStub(agentChannel(sock));
+    auto stub = v1::Agent::NewStub(channelFor(id));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kShutdownTimeout);
     v1::ShutdownRequest req;
     v1::ShutdownResponse resp;
     grpc::Status st = stub->Shutdown(&ctx, req, &resp);
+    noteRpc(id, st);
     if (!st.ok() && st.error_code() != grpc::StatusCode::UNAVAILABLE) {
       logger()->warn("shutdown of agent {}: {}", id, st.error_message());
     }
@@ -902,6 +1014,7 @@ Status NamespaceDriver::cleanup(const std::string& id) {
       close(pidfd);
     }
   }
+  if (vm) options_.vm->stop(id, 5000);  // the guest powers off after Shutdown
   runtimeDelete(id);  // when the agent could not do it
   unlink(sock.c_str());
   auto lock = rootfsLock(id);
@@ -913,13 +1026,14 @@ Status NamespaceDriver::cleanup(const std::string& id) {
 Status NamespaceDriver::update(const std::string& id, const std::string& resources_json) {
   const std::string sock = socketPath(id);
   if (!exists(sock)) return FailedPrecondition("container " + id + " is not running");
-  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  auto stub = v1::Agent::NewStub(channelFor(id));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kSignalTimeout);
   v1::UpdateRequest req;
   req.set_resources_json(resources_json);
   v1::UpdateResponse resp;
   grpc::Status st = stub->Update(&ctx, req, &resp);
+  noteRpc(id, st);
   if (st.ok()) return Status::Ok();
   if (st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
     return FailedPrecondition(st.error_message());
@@ -1195,8 +1309,8 @@ void toProto(const ExecProcess& p, v1::ExecSpec* out) {
 
 class AgentIoStream final : public IoStream {
  public:
-  explicit AgentIoStream(const std::string& socket)
-      : stub_(v1::Agent::NewStub(agentChannel(socket))) {
+  explicit AgentIoStream(std::shared_ptr<grpc::Channel> channel)
+      : stub_(v1::Agent::NewStub(std::move(channel))) {
     rw_ = stub_->Attach(&ctx_);
   }
   ~AgentIoStream() override {
@@ -1279,7 +1393,7 @@ StatusOr<std::unique_ptr<IoStream>> NamespaceDriver::attach(const std::string& i
                                                             const AttachOptions& options) {
   const std::string sock = socketPath(id);
   if (!exists(sock)) return NotFound("no sandbox for container " + id);
-  auto stream = std::make_unique<AgentIoStream>(sock);
+  auto stream = std::make_unique<AgentIoStream>(channelFor(id));
   if (!stream->open(options)) {
     Status st = stream->finish();
     return st.ok() ? Unavailable("attach: arca-agent closed the stream") : st;
@@ -1298,7 +1412,7 @@ StatusOr<int32_t> NamespaceDriver::exec(const std::string& id, const std::string
                                         const ExecProcess& process) {
   const std::string sock = socketPath(id);
   if (!exists(sock)) return NotFound("no sandbox for container " + id);
-  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  auto stub = v1::Agent::NewStub(channelFor(id));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kStartRpcTimeout);
   v1::ExecRequest req;
@@ -1312,7 +1426,7 @@ StatusOr<int32_t> NamespaceDriver::exec(const std::string& id, const std::string
 StatusOr<int32_t> NamespaceDriver::execWait(const std::string& id, const std::string& exec_id) {
   const std::string sock = socketPath(id);
   if (!exists(sock)) return NotFound("no sandbox for container " + id);
-  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  auto stub = v1::Agent::NewStub(channelFor(id));
   grpc::ClientContext ctx;
   v1::ExecWaitRequest req;
   req.set_exec_id(exec_id);
@@ -1325,7 +1439,7 @@ Status NamespaceDriver::resize(const std::string& id, const std::string& exec_id
                                uint32_t height) {
   const std::string sock = socketPath(id);
   if (!exists(sock)) return NotFound("no sandbox for container " + id);
-  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  auto stub = v1::Agent::NewStub(channelFor(id));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kSignalTimeout);
   v1::ResizeRequest req;
@@ -1349,13 +1463,15 @@ constexpr auto kOpsTimeout = std::chrono::seconds(10);
 // One unary call to the agent of `id`; NotFound without a live agent,
 // FailedPrecondition as the agent says, Internal with its text otherwise.
 template <typename Req, typename Resp, typename Call>
-Status callAgent(const std::string& sock, const std::string& id, const Req& req, Resp* resp,
-                 Call call) {
+Status callAgent(const std::string& sock, const std::function<std::shared_ptr<grpc::Channel>()>& channel,
+                 const std::function<void()>& unavailable, const std::string& id, const Req& req,
+                 Resp* resp, Call call) {
   if (!exists(sock)) return NotFound("no sandbox for container " + id);
-  auto stub = v1::Agent::NewStub(agentChannel(sock));
+  auto stub = v1::Agent::NewStub(channel());
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kOpsTimeout);
   grpc::Status st = call(*stub, &ctx, req, resp);
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE) unavailable();
   if (st.ok()) return Status::Ok();
   switch (st.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
@@ -1373,7 +1489,7 @@ BlkioEntry fromProto(const v1::BlkioEntry& e) { return {e.major(), e.minor(), e.
 
 StatusOr<SandboxStats> NamespaceDriver::stats(const std::string& id) {
   v1::StatsResponse r;
-  Status st = callAgent(socketPath(id), id, v1::StatsRequest{}, &r,
+  Status st = callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::StatsRequest{}, &r,
                         [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::StatsRequest& q,
                            v1::StatsResponse* a) { return s.Stats(c, q, a); });
   if (!st.ok()) {
@@ -1415,7 +1531,7 @@ StatusOr<ProcessList> NamespaceDriver::top(const std::string& id, const std::str
   v1::TopRequest req;
   req.set_ps_args(ps_args);
   v1::TopResponse r;
-  ARCA_RETURN_IF_ERROR(callAgent(socketPath(id), id, req, &r,
+  ARCA_RETURN_IF_ERROR(callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, req, &r,
                                  [](v1::Agent::Stub& s, grpc::ClientContext* c,
                                     const v1::TopRequest& q,
                                     v1::TopResponse* a) { return s.Top(c, q, a); }));
@@ -1427,14 +1543,14 @@ StatusOr<ProcessList> NamespaceDriver::top(const std::string& id, const std::str
 
 Status NamespaceDriver::pause(const std::string& id) {
   v1::PauseResponse r;
-  return callAgent(socketPath(id), id, v1::PauseRequest{}, &r,
+  return callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::PauseRequest{}, &r,
                    [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::PauseRequest& q,
                       v1::PauseResponse* a) { return s.Pause(c, q, a); });
 }
 
 Status NamespaceDriver::resume(const std::string& id) {
   v1::ResumeResponse r;
-  return callAgent(socketPath(id), id, v1::ResumeRequest{}, &r,
+  return callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::ResumeRequest{}, &r,
                    [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::ResumeRequest& q,
                       v1::ResumeResponse* a) { return s.Resume(c, q, a); });
 }

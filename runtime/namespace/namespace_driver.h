@@ -30,7 +30,12 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/channel.h>
+#include <grpcpp/support/status.h>
+
+#include "runtime/namespace/oci_config.h"
 #include "runtime/sandbox_driver.h"
+#include "runtime/vm/vm_backend.h"
 
 namespace arca::runtime {
 
@@ -40,6 +45,10 @@ struct NamespaceDriverOptions {
   std::string agent_path;            // the arca-agent binary
   std::string oci_runtime = "runc";  // "runc" or "crun"
   std::string oci_runtime_path;      // empty: look oci_runtime up in $PATH
+  // issue #8: containers with runtime "arca-vm" run in a microVM through
+  // this backend (null: the VM sandbox is unavailable). Not owned.
+  VmBackend* vm = nullptr;
+  std::string vm_unavailable;  // why not, for the start error
 };
 
 class NamespaceDriver final : public SandboxDriver {
@@ -90,6 +99,16 @@ class NamespaceDriver final : public SandboxDriver {
   Status prepareBundle(const SandboxSpec& spec, const std::string& hostname);
   Status mountRootfs(const SandboxSpec& spec);
   Status spawnAgent(const SandboxSpec& spec);
+  // issue #8: boots the container's VM instead of a host agent.
+  Status spawnVm(const SandboxSpec& spec);
+  // Shares the config's bind sources with the guest (bound under
+  // <bundle>/m/N) and points the config at the guest's paths.
+  Status shareWithGuest(const std::string& bundle, OciConfigInput* in);
+  bool isVm(const std::string& id) const;
+  // The agent's channel: a host agent's socket, or the VM's serial link.
+  std::shared_ptr<grpc::Channel> channelFor(const std::string& id) const;
+  // After a call to the agent of `id`: a VM's broken link is dropped.
+  void noteRpc(const std::string& id, const grpc::Status& st) const;
   Status startFailed(const std::string& id, Status error);
   int agentPid(const std::string& id) const;  // 0 when unknown or not running
   void runtimeDelete(const std::string& id);
