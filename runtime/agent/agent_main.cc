@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -71,6 +72,8 @@ bool parseFlags(const std::vector<std::string>& args, arca::agent::AgentOptions*
       opts->log_max_size = atoll(v.c_str());
     } else if (a == "--log-max-files") {
       opts->log_max_files = atoi(v.c_str());
+    } else if (a == "--single-run") {
+      opts->single_run = v == "1";
     } else if (a == "--ready-fd") {
       opts->ready_fd = atoi(v.c_str());
     } else {
@@ -106,10 +109,20 @@ void blockSignals() {
   signal(SIGHUP, SIG_IGN);
 }
 
+// The guest's uptime at a step of PID 1's start (the console log shows where
+// boot time goes).
+void bootMark(const char* step) {
+  timespec t{};
+  clock_gettime(CLOCK_BOOTTIME, &t);
+  fprintf(stderr, "arca-agent: %s at %ld.%03lds\n", step, static_cast<long>(t.tv_sec), t.tv_nsec / 1000000);
+}
+
 // PID 1 of a VM sandbox (issue #8): set the guest up, serve over the
 // virtio-serial port, power off when the agent is done.
 [[noreturn]] void guestMain() {
   setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);  // the kernel gives init none
+  setenv("ARCA_AGENT_TRACE", "1", 1);  // the runtime's timings in the console log
+  bootMark("main");
   blockSignals();
   signal(SIGTERM, SIG_IGN);
   signal(SIGINT, SIG_IGN);
@@ -118,6 +131,7 @@ void blockSignals() {
     arca::agent::guestPowerOff();
   };
   auto args = arca::agent::guestSetUp();
+  bootMark("set up");
   if (!args.ok()) fatal(args.status().message());
   arca::agent::AgentOptions opts;
   std::string error;
@@ -131,6 +145,7 @@ void blockSignals() {
   arca::agent::AgentService service(supervisor->get());
   std::unique_ptr<grpc::Server> server = buildServer(&service, "");
   if (!server) fatal("cannot build the gRPC server");
+  bootMark("serving");
   arca::agent::SerialRelay relay(*port, server.get());
   std::thread relay_thread([&relay] { relay.run(); });
   (*supervisor)->run();

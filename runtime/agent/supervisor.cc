@@ -244,9 +244,18 @@ int Supervisor::waitChild(pid_t pid) {
 }
 
 int Supervisor::runRuntime(const std::vector<std::string>& args) {
+  static const bool trace = getenv("ARCA_AGENT_TRACE") != nullptr;
+  timespec t0{}, t1{};
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   pid_t pid = spawn(runtimeArgs(args), devnull_fd_, devnull_fd_, STDERR_FILENO);
   if (pid < 0) return W_EXITCODE(127, 0);
-  return waitChild(pid);
+  int status = waitChild(pid);
+  if (trace) {
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "arca-agent: %s %s took %ld ms\n", opts_.runtime.c_str(), args.empty() ? "" : args[0].c_str(),
+            (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+  }
+  return status;
 }
 
 // The runtime's last error from its JSON log ({"level":"error","msg":...}).
@@ -448,8 +457,9 @@ StatusOr<int32_t> Supervisor::start(bool open_stdin, uint32_t width, uint32_t he
   unlink(pid_file_path_.c_str());
 
   Stdio io;
-  std::vector<std::string> args = {"create", "--bundle", opts_.bundle, "--pid-file",
-                                   pid_file_path_};
+  std::vector<std::string> args = {opts_.single_run ? "run" : "create", "--bundle", opts_.bundle,
+                                   "--pid-file", pid_file_path_};
+  if (opts_.single_run) args.push_back("--detach");
   std::string error = io.open(terminal_, open_stdin,
                               opts_.socket + ".c" + std::to_string(console_seq_++), &args);
   if (!error.empty()) return failStart(error);
@@ -489,7 +499,7 @@ StatusOr<int32_t> Supervisor::start(bool open_stdin, uint32_t width, uint32_t he
   }
   wake();
 
-  status = runRuntime({"start", opts_.id});
+  status = opts_.single_run ? 0 : runRuntime({"start", opts_.id});
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string msg = "OCI runtime start failed: " + lastRuntimeError(status);
     runRuntime({"delete", "-f", opts_.id});

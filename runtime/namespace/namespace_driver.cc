@@ -591,7 +591,7 @@ Status NamespaceDriver::spawnVm(const SandboxSpec& spec) {
   std::vector<std::string> args = {"--id", spec.id, "--bundle", kGuestBundle, "--log",
                                    std::string(kGuestBundle) + "/log" + spec.log_path.substr(slash),
                                    "--runtime", "crun", "--runtime-path", "/usr/bin/crun",
-                                   "--runtime-root", "/run/crun"};
+                                   "--runtime-root", "/run/crun", "--single-run", "1"};
   if (spec.log_max_size > 0) {
     args.insert(args.end(), {"--log-max-size", std::to_string(spec.log_max_size),
                              "--log-max-files", std::to_string(spec.log_max_files)});

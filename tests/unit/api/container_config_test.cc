@@ -64,6 +64,17 @@ TEST(ParseCreate, RefusesWhatIsNotImplemented) {
   auto rt = parseCreateContainer(
       R"({"Image":"b","HostConfig":{"NetworkMode":"none","Runtime":"nope"}})");
   EXPECT_NE(rt.status().message().find("unknown or invalid runtime name: nope"), std::string::npos);
+  // issue #8: the VM sandbox's name, and the namespace sandbox's aliases.
+  for (const char* name : {"arca-vm", "runc", "crun", "io.containerd.runc.v2"}) {
+    auto vm = parseCreateContainer(std::string(R"({"Image":"b","HostConfig":{"NetworkMode":"none","Runtime":")") +
+                                   name + R"("}})");
+    ASSERT_TRUE(vm.ok()) << name << ": " << vm.status().message();
+    EXPECT_EQ(vm->host_config.runtime(), name);
+  }
+  // Unset stays unset here: the daemon's --default-runtime fills it at create.
+  auto unset = parseCreateContainer(R"({"Image":"b","HostConfig":{"NetworkMode":"none"}})");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ(unset->host_config.runtime(), "");
 }
 
 TEST(ParseCreate, Healthcheck) {
