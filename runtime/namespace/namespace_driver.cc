@@ -570,6 +570,12 @@ Status NamespaceDriver::shareWithGuest(const std::string& bundle, OciConfigInput
     if (mount(b.source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
       return Internal(errnoText("bind " + b.source + " for the VM"));
     }
+    // A read-only mount is read-only on the host side of the share too: the
+    // guest's kernel, not only its crun, cannot write through it.
+    if (b.readonly && mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY,
+                            nullptr) != 0) {
+      return Internal(errnoText("make " + target + " read-only for the VM"));
+    }
     b.source = kGuestBundle + rel;
   }
   return Status::Ok();
@@ -585,8 +591,22 @@ Status NamespaceDriver::spawnVm(const SandboxSpec& spec) {
   const size_t slash = spec.log_path.rfind('/');
   const std::string log_dir = spec.log_path.substr(0, slash);
   ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/log", 0700));
-  if (mount(log_dir.c_str(), (bundle + "/log").c_str(), nullptr, MS_BIND, nullptr) != 0) {
+  // Private: what is mounted on it below must not propagate to the source.
+  if (mount(log_dir.c_str(), (bundle + "/log").c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+      mount(nullptr, (bundle + "/log").c_str(), nullptr, MS_PRIVATE, nullptr) != 0) {
     return Internal(errnoText("bind " + log_dir + " for the VM"));
+  }
+  // The log's directory may hold the container's layer directories too (the
+  // live overlay's upper and work dirs): the guest sees an empty read-only
+  // directory in their place.
+  for (const char* hidden : {"upper", "work", "init"}) {
+    const std::string over = bundle + "/log/" + hidden;
+    if (!exists(over)) continue;
+    ARCA_RETURN_IF_ERROR(mkdirAll(bundle + "/empty", 0500));
+    if (mount((bundle + "/empty").c_str(), over.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+        mount(nullptr, over.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+      return Internal(errnoText("hide " + over + " from the VM"));
+    }
   }
   std::vector<std::string> args = {"--id", spec.id, "--bundle", kGuestBundle, "--log",
                                    std::string(kGuestBundle) + "/log" + spec.log_path.substr(slash),

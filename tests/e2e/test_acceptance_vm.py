@@ -150,6 +150,10 @@ class VmAcceptance(unittest.TestCase):
         d("exec", "vweb", "true", check=True)
         top = d("top", "vweb", check=True).stdout
         self.assertIn("httpd", top)
+        # The container's files stay the host's: diff and cp see what the guest wrote.
+        self.assertIn("A /www/index.html", d("diff", "vweb", check=True).stdout)
+        r = d("cp", "vweb:/www/index.html", "-", check=True)
+        self.assertIn("hello-from-the-vm", r.stdout)
 
     def test_5_volume_shared_with_the_guest(self):
         self.d("run", "--rm", "-v", "data:/d", "busybox", "sh", "-c", "echo 42 > /d/x", check=True)
@@ -158,6 +162,16 @@ class VmAcceptance(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "42")
         r = self.d("run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/y", check=True)
         self.assertEqual(r.stdout.strip(), "43")
+        # A read-only bind is read-only to the whole guest (the host side of the share too).
+        host = tempfile.mkdtemp(prefix="arca-vm-ro-", dir=self.a.root)
+        with open(os.path.join(host, "f"), "w") as f:
+            f.write("ro-data\n")
+        r = self.d("run", "--rm", *VM, "-v", f"{host}:/x:ro", "busybox", "sh", "-c",
+                   "cat /x/f; echo no > /x/g")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ro-data", r.stdout)
+        self.assertIn("Read-only file system", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(host, "g")))
 
     def test_6_vm_survives_an_arcad_kill(self):
         self.a.kill9()
