@@ -729,7 +729,17 @@ int openLog(ApiContext& ctx, const std::string& id) {
   std::string path = ctx.executor->logPath(id);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  return ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+  // Never through a symlink, never blocking on a FIFO, only a regular file:
+  // a VM guest writes this directory over its share (issue #8).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+  struct stat st {};
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
 }
 
 

@@ -149,6 +149,20 @@ uint64_t inodeOf(int fd) {
 
 constexpr int kMaxRotatedFiles = 10000;
 
+// A log file, never through a symlink or into a FIFO (a VM guest writes the
+// log's directory over its share, issue #8): -1 unless a regular file.
+int openLogFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 }  // namespace
 
 LogReader::LogReader(std::string path, int live_fd) : path_(std::move(path)) {
@@ -156,7 +170,7 @@ LogReader::LogReader(std::string path, int live_fd) : path_(std::move(path)) {
   // (rotated while we opened them) is read once.
   std::vector<File> rotated;
   for (int k = 1; k < kMaxRotatedFiles; ++k) {
-    int fd = ::open((path_ + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = openLogFile(path_ + "." + std::to_string(k));
     if (fd < 0) break;
     rotated.push_back({fd, inodeOf(fd)});
   }
@@ -196,7 +210,7 @@ void LogReader::followRotation() {
   std::vector<File> newer;
   bool found = false;
   for (int k = 1; k < kMaxRotatedFiles && !found; ++k) {
-    int fd = ::open((path_ + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = openLogFile(path_ + "." + std::to_string(k));
     if (fd < 0) break;
     uint64_t ino = inodeOf(fd);
     if (ino == old_ino) {
@@ -211,7 +225,7 @@ void LogReader::followRotation() {
     newer.clear();
   }
   for (auto it = newer.rbegin(); it != newer.rend(); ++it) files_.push_back(*it);
-  int live = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  int live = openLogFile(path_);
   if (live >= 0) files_.push_back({live, inodeOf(live)});
 }
 

@@ -1,6 +1,9 @@
 #include "runtime/agent/agent_service.h"
 
 #include "runtime/agent/cgroup_ops.h"
+#include "runtime/agent/guest_init.h"
+
+#include <unistd.h>
 
 #include <deque>
 #include <memory>
@@ -436,6 +439,16 @@ grpc::Status AgentService::Pause(grpc::ServerContext*, const v1::PauseRequest*,
 grpc::Status AgentService::Resume(grpc::ServerContext*, const v1::ResumeRequest*,
                                   v1::ResumeResponse*) {
   return toGrpc(supervisor_->resume());
+}
+
+grpc::Status AgentService::ConfigureInterface(grpc::ServerContext*,
+                                              const v1::ConfigureInterfaceRequest* req,
+                                              v1::ConfigureInterfaceResponse*) {
+  if (getpid() != 1) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "only a VM guest's agent configures NICs");
+  }
+  return toGrpc(configureGuestInterface(req->mac(), req->new_mac(), req->ipv4_cidr(), req->gateway(),
+                                        req->default_route()));
 }
 
 }  // namespace arca::agent

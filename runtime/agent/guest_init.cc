@@ -157,6 +157,46 @@ Status configureNetwork(const std::string& nics) {
 
 }  // namespace
 
+Status configureGuestInterface(const std::string& mac, const std::string& new_mac,
+                               const std::string& ipv4_cidr, const std::string& gateway,
+                               bool default_route) {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return Internal(errnoText("socket"));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{sock};
+  if (!new_mac.empty() && new_mac != mac) {
+    std::string name;
+    if (DIR* d = opendir("/sys/class/net")) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] != '.' &&
+            trim(slurp(std::string("/sys/class/net/") + e->d_name + "/address")) == mac) {
+          name = e->d_name;
+        }
+      }
+      closedir(d);
+    }
+    if (name.empty()) return NotFound("no NIC with MAC " + mac);
+    ifreq ifr{};
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name.c_str());
+    ARCA_RETURN_IF_ERROR(ifaceIoctl(sock, SIOCGIFFLAGS, &ifr, "get flags of"));
+    ifr.ifr_flags &= ~IFF_UP;
+    ARCA_RETURN_IF_ERROR(ifaceIoctl(sock, SIOCSIFFLAGS, &ifr, "bring down"));
+    ifreq hw{};
+    snprintf(hw.ifr_name, IFNAMSIZ, "%s", name.c_str());
+    hw.ifr_hwaddr.sa_family = 1;  // ARPHRD_ETHER
+    unsigned v[6];
+    if (sscanf(new_mac.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) {
+      return InvalidArgument("bad MAC " + new_mac);
+    }
+    for (int i = 0; i < 6; ++i) hw.ifr_hwaddr.sa_data[i] = static_cast<char>(v[i]);
+    ARCA_RETURN_IF_ERROR(ifaceIoctl(sock, SIOCSIFHWADDR, &hw, "set MAC of"));
+  }
+  return configureNic(sock, (new_mac.empty() ? mac : new_mac) + " " + ipv4_cidr + " " +
+                                (gateway.empty() ? "-" : gateway) + " " + (default_route ? "1" : "0"));
+}
+
 StatusOr<std::vector<std::string>> guestSetUp() {
   umask(022);
   ARCA_RETURN_IF_ERROR(mountOne("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));

@@ -32,6 +32,13 @@ inline constexpr const char* kAgentPortName = "arca.agent";
 // Returns the agent's arguments (read from <bundle>/agent.args, one per line).
 StatusOr<std::vector<std::string>> guestSetUp();
 
+// Gives the guest NIC whose MAC is `mac` a new MAC (when not empty), the
+// address `ipv4_cidr` and, with `default_route`, the default route via
+// `gateway`; brings it up (docker network connect on a running VM).
+Status configureGuestInterface(const std::string& mac, const std::string& new_mac,
+                               const std::string& ipv4_cidr, const std::string& gateway,
+                               bool default_route);
+
 // Ends the VM: sync, then reboot (QEMU exits). Never returns.
 [[noreturn]] void guestPowerOff();
 

@@ -205,7 +205,18 @@ std::shared_ptr<grpc::Channel> agentChannel(const std::string& socket) {
 }
 
 std::optional<ExitResult> readExitFile(const std::string& path) {
-  auto text = readFile(path);
+  // The agent writes it; a VM guest writes it over its share (issue #8), so:
+  // no symlink, no FIFO, a regular file, and a bounded read.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::optional<std::string> text;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= 4096) {
+    std::string buf(static_cast<size_t>(st.st_size), '\0');
+    ssize_t n = pread(fd, buf.data(), buf.size(), 0);
+    if (n >= 0) text = buf.substr(0, static_cast<size_t>(n));
+  }
+  close(fd);
   if (!text) return std::nullopt;
   rapidjson::Document doc;
   doc.Parse(text->c_str());
@@ -530,8 +541,15 @@ namespace {
 constexpr char kGuestBundle[] = "/run/arca/bundle";  // runtime/agent/guest_init.h
 }
 
-bool NamespaceDriver::isVm(const std::string& id) const {
-  return options_.vm && exists(options_.vm->stateDir(id));
+std::string NamespaceDriver::vmStateDir(const std::string& id) const {
+  return options_.exec_root + "/vm/" + id.substr(0, 16);  // VmOptions::state_dir
+}
+
+bool NamespaceDriver::isVm(const std::string& id) const { return exists(vmStateDir(id)); }
+
+grpc::Status NamespaceDriver::noted(const std::string& id, grpc::Status st) const {
+  noteRpc(id, st);
+  return st;
 }
 
 void NamespaceDriver::noteRpc(const std::string& id, const grpc::Status& st) const {
@@ -540,7 +558,8 @@ void NamespaceDriver::noteRpc(const std::string& id, const grpc::Status& st) con
 }
 
 std::shared_ptr<grpc::Channel> NamespaceDriver::channelFor(const std::string& id) const {
-  if (isVm(id)) return options_.vm->channel(id, socketPath(id));
+  // (Without the backend, a plain channel still reaches the VM's agent.)
+  if (options_.vm && isVm(id)) return options_.vm->channel(id, socketPath(id));
   return agentChannel(socketPath(id));
 }
 
@@ -567,14 +586,21 @@ Status NamespaceDriver::shareWithGuest(const std::string& bundle, OciConfigInput
       if (fd < 0) return Internal(errnoText("create " + target));
       close(fd);
     }
-    if (mount(b.source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    const bool recursive =
+        std::find(b.options.begin(), b.options.end(), "bind") == b.options.end();  // "rbind"
+    if (mount(b.source.c_str(), target.c_str(), nullptr, MS_BIND | (recursive ? MS_REC : 0),
+              nullptr) != 0) {
       return Internal(errnoText("bind " + b.source + " for the VM"));
     }
-    // A read-only mount is read-only on the host side of the share too: the
-    // guest's kernel, not only its crun, cannot write through it.
-    if (b.readonly && mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY,
-                            nullptr) != 0) {
-      return Internal(errnoText("make " + target + " read-only for the VM"));
+    // On the host side of the share: never setuid or device files for the
+    // guest, and a read-only mount read-only all the way down (the guest's
+    // kernel, not only its crun, cannot write through it).
+    struct {
+      uint64_t set, clr, propagation, userns;
+    } attr{MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b.readonly ? MOUNT_ATTR_RDONLY : 0), 0, 0, 0};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, target.c_str(), recursive ? AT_RECURSIVE : 0, &attr,
+                sizeof attr) != 0) {
+      return Internal(errnoText("restrict " + target + " for the VM"));
     }
     b.source = kGuestBundle + rel;
   }
@@ -619,8 +645,13 @@ Status NamespaceDriver::spawnVm(const SandboxSpec& spec) {
   std::string text;
   for (const auto& a : args) text += a + "\n";
   ARCA_RETURN_IF_ERROR(writeFile(bundle + "/agent.args", text, 0600));
+  std::vector<SandboxNic> lower_nics = spec.nics;  // sysfs spells MACs in lower case
+  for (auto& nic : lower_nics) {
+    std::transform(nic.mac.begin(), nic.mac.end(), nic.mac.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  }
   std::string nics;
-  for (const auto& nic : spec.nics) {
+  for (const auto& nic : lower_nics) {
     nics += nic.mac + " " + nic.ipv4 + "/" + std::to_string(nic.prefix) + " " +
             (nic.gateway.empty() ? "-" : nic.gateway) + " " + (nic.default_route ? "1" : "0") + "\n";
   }
@@ -630,7 +661,7 @@ Status NamespaceDriver::spawnVm(const SandboxSpec& spec) {
   b.share_dir = bundle;
   b.agent_socket = socketPath(spec.id);
   b.netns_path = spec.netns_path;
-  b.nics = spec.nics;
+  b.nics = lower_nics;
   // Guest RAM: the limit plus room for the guest kernel and agent (128 MiB at least).
   constexpr int64_t kMiB = 1 << 20;
   if (spec.resources.memory > 0) {
@@ -852,6 +883,13 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
     auto lock = rootfsLock(spec.id);
     std::unique_lock<std::shared_mutex> mounting(*lock);
     Status s = mkdirAll(bundle, 0711);
+    // issue #8: a VM's bundle is its own private mount first, so that the
+    // binds made in it for the guest never propagate anywhere else.
+    if (s.ok() && spec.runtime == kVmRuntime &&
+        (mount(bundle.c_str(), bundle.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+         mount(nullptr, bundle.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)) {
+      s = Internal(errnoText("make " + bundle + " a private mount"));
+    }
     if (s.ok()) s = mountRootfs(spec);
     if (!s.ok()) {
       mounting.unlock();
@@ -1034,7 +1072,13 @@ Status NamespaceDriver::cleanup(const std::string& id) {
       close(pidfd);
     }
   }
-  if (vm) options_.vm->stop(id, 5000);  // the guest powers off after Shutdown
+  if (vm) {  // the guest powers off after Shutdown
+    if (options_.vm) {
+      options_.vm->stop(id, 5000);
+    } else {
+      VmBackend::stopAt(vmStateDir(id), 5000);
+    }
+  }
   runtimeDelete(id);  // when the agent could not do it
   unlink(sock.c_str());
   auto lock = rootfsLock(id);
@@ -1439,7 +1483,7 @@ StatusOr<int32_t> NamespaceDriver::exec(const std::string& id, const std::string
   req.set_exec_id(exec_id);
   toProto(process, req.mutable_spec());
   v1::ExecResponse resp;
-  ARCA_RETURN_IF_ERROR(fromGrpc(stub->Exec(&ctx, req, &resp), "exec"));
+  ARCA_RETURN_IF_ERROR(fromGrpc(noted(id, stub->Exec(&ctx, req, &resp)), "exec"));
   return resp.pid();
 }
 
@@ -1451,7 +1495,7 @@ StatusOr<int32_t> NamespaceDriver::execWait(const std::string& id, const std::st
   v1::ExecWaitRequest req;
   req.set_exec_id(exec_id);
   v1::ExecWaitResponse resp;
-  ARCA_RETURN_IF_ERROR(fromGrpc(stub->ExecWait(&ctx, req, &resp), "exec wait"));
+  ARCA_RETURN_IF_ERROR(fromGrpc(noted(id, stub->ExecWait(&ctx, req, &resp)), "exec wait"));
   return resp.exit_code();
 }
 
@@ -1467,7 +1511,7 @@ Status NamespaceDriver::resize(const std::string& id, const std::string& exec_id
   req.set_width(width);
   req.set_height(height);
   v1::ResizeResponse resp;
-  return fromGrpc(stub->Resize(&ctx, req, &resp), "resize");
+  return fromGrpc(noted(id, stub->Resize(&ctx, req, &resp)), "resize");
 }
 
 }  // namespace arca::runtime

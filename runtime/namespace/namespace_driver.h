@@ -109,6 +109,8 @@ class NamespaceDriver final : public SandboxDriver {
   std::shared_ptr<grpc::Channel> channelFor(const std::string& id) const;
   // After a call to the agent of `id`: a VM's broken link is dropped.
   void noteRpc(const std::string& id, const grpc::Status& st) const;
+  grpc::Status noted(const std::string& id, grpc::Status st) const;  // noteRpc, then st
+  std::string vmStateDir(const std::string& id) const;
   Status startFailed(const std::string& id, Status error);
   int agentPid(const std::string& id) const;  // 0 when unknown or not running
   void runtimeDelete(const std::string& id);

@@ -575,6 +575,7 @@ void VmBackend::chooseAccelerator() {
 
 Status VmBackend::boot(const VmBootSpec& spec) {
   const std::string d = dir(spec.id);
+  dropChannel(spec.id);  // a channel to an earlier VM of this container
   std::error_code ec;
   fs::remove_all(d, ec);
   if (mkdir(d.c_str(), 0700) != 0) return Internal(errnoText("mkdir " + d));
@@ -626,12 +627,15 @@ Status VmBackend::boot(const VmBootSpec& spec) {
 }
 
 std::shared_ptr<grpc::Channel> VmBackend::channel(const std::string& id, const std::string& socket) {
-  std::lock_guard<std::mutex> lock(mu_);
   // (A from-fd channel has no connectivity state: callers drop it when a
   // call fails UNAVAILABLE.)
-  auto it = channels_.find(id);
-  if (it != channels_.end()) return it->second;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = channels_.find(id);
+    if (it != channels_.end()) return it->second;
+  }
+  // Connect outside the lock (never blocking: a full backlog fails now).
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
@@ -642,8 +646,9 @@ std::shared_ptr<grpc::Channel> VmBackend::channel(const std::string& id, const s
   }
   grpc::ChannelArguments args;
   auto ch = grpc::CreateCustomInsecureChannelFromFd("arca-vm-" + id.substr(0, 12), fd, args);
-  channels_[id] = ch;
-  return ch;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = channels_.emplace(id, ch);
+  return it->second;  // another caller's, if it connected first (ours closes)
 }
 
 void VmBackend::dropChannel(const std::string& id) {
@@ -652,31 +657,50 @@ void VmBackend::dropChannel(const std::string& id) {
 }
 
 int VmBackend::qemuPid(const std::string& id) const {
-  std::string text = slurp(dir(id) + "/qemu.pid");
-  int pid = atoi(text.c_str());
-  if (pid <= 0) return 0;
-  // Guard against a recycled pid: its command line names this VM's directory.
+  int pidfd = openQemu(dir(id));
+  if (pidfd < 0) return 0;
+  int pid = 0;
+  std::string fdinfo = slurp("/proc/self/fdinfo/" + std::to_string(pidfd));
+  size_t at = fdinfo.find("Pid:");
+  if (at != std::string::npos) pid = atoi(fdinfo.c_str() + at + 4);
+  close(pidfd);
+  return pid > 0 ? pid : 0;
+}
+
+int VmBackend::openQemu(const std::string& d) {
+  int pid = atoi(slurp(d + "/qemu.pid").c_str());
+  if (pid <= 0) return -1;
+  // The pidfd first, then the check: a pid reused after the check cannot be
+  // the one signalled. The command line names this VM's pidfile.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return -1;
   std::string cmdline = slurp("/proc/" + std::to_string(pid) + "/cmdline");
-  return cmdline.find(dir(id) + "/qemu.pid") != std::string::npos ? pid : 0;
+  if (cmdline.find(d + "/qemu.pid") == std::string::npos) {
+    close(pidfd);
+    return -1;
+  }
+  return pidfd;
+}
+
+void VmBackend::stopAt(const std::string& d, int grace_ms) {
+  int pidfd = openQemu(d);
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    if (grace_ms <= 0 || poll(&p, 1, grace_ms) == 0) {
+      if (grace_ms > 0) logger()->warn("VM {} did not power off, killing its QEMU", d);
+      syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+      poll(&p, 1, 2000);
+    }
+    close(pidfd);
+  }
+  std::error_code ec;
+  fs::remove_all(d, ec);
 }
 
 void VmBackend::stop(const std::string& id, int grace_ms) {
-  int pid = qemuPid(id);
   dropChannel(id);
-  if (pid > 0) {
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      if (grace_ms <= 0 || poll(&p, 1, grace_ms) == 0) {
-        if (grace_ms > 0) logger()->warn("VM of {} (qemu pid {}) did not power off, killing it", id, pid);
-        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-        poll(&p, 1, 2000);
-      }
-      close(pidfd);
-    }
-  }
-  std::error_code ec;
-  fs::remove_all(dir(id), ec);
+  stopAt(dir(id), grace_ms);
+  dropChannel(id);  // one a concurrent call made while QEMU was going
 }
 
 }  // namespace arca::runtime

@@ -76,6 +76,9 @@ class VmBackend {
   // After the guest powered off (or to force it): waits up to `grace_ms`
   // for QEMU to exit, kills it after that, removes its state.
   void stop(const std::string& id, int grace_ms);
+  // The same for the VM whose state directory is `dir`, without a backend
+  // (an arcad restarted without the VM sandbox still stops its VMs).
+  static void stopAt(const std::string& dir, int grace_ms);
   // "kvm" or "tcg", and why (docker info / doctor).
   std::string accelerator() const { return accel_; }
   std::string acceleratorNote() const { return accel_note_; }
@@ -91,6 +94,8 @@ class VmBackend {
                                     const std::string& cmdline, bool probe,
                                     const std::string& accel, int ntaps) const;
   std::string dir(const std::string& id) const;
+  // A pidfd of the QEMU whose state directory is `dir` (-1: none running).
+  static int openQemu(const std::string& dir);
 
   VmOptions options_;
   std::string sys_image_;
