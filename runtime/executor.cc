@@ -168,10 +168,13 @@ Status Executor::applyConnect(const std::string& id, const std::string& network_
       }
       return planEndpointOf(s, it->second, network_id, !has_route);
     });
-    if (running && vm) {  // issue #8: QEMU's microvm has no NIC hot-plug
-      done->set_value(FailedPrecondition(
-          "a running " + std::string(kVmRuntime) +
-          " container cannot join a network (its VM has no NIC hot-plug): stop it, connect, start it"));
+    if (running && vm && !ep.network_id.empty()) {  // issue #8: a spare NIC of the VM takes it
+      Status st = network_->connect(id, ep);
+      if (st.ok()) {
+        st = driver_->connectNic(id, {ep.mac, ep.ipv4, ep.prefix, ep.gateway, ep.default_route});
+        if (!st.ok()) network_->disconnect(id, ep.network_id);
+      }
+      done->set_value(st);
       return;
     }
     done->set_value(running && !ep.network_id.empty() ? network_->connect(id, ep) : Status::Ok());

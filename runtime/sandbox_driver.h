@@ -190,6 +190,13 @@ class SandboxDriver {
     (void)resources_json;
     return NotImplemented("this sandbox driver cannot update resources");
   }
+  // issue #8: a running sandbox joined a network whose endpoint the network
+  // plane made in its namespace (the VM sandbox gives it to the guest).
+  virtual Status connectNic(const std::string& id, const SandboxNic& nic) {
+    (void)id;
+    (void)nic;
+    return Status::Ok();
+  }
   // Runtime name for /info ("runc").
   virtual std::string name() const = 0;
 

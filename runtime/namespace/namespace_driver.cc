@@ -547,6 +547,12 @@ std::string NamespaceDriver::vmStateDir(const std::string& id) const {
 
 bool NamespaceDriver::isVm(const std::string& id) const { return exists(vmStateDir(id)); }
 
+Status NamespaceDriver::connectNic(const std::string& id, const SandboxNic& nic) {
+  if (!isVm(id)) return Status::Ok();  // the namespace is the sandbox's own
+  if (!options_.vm) return FailedPrecondition("the " + std::string(kVmRuntime) + " runtime is not available");
+  return options_.vm->attachNic(id, socketPath(id), nic);
+}
+
 grpc::Status NamespaceDriver::noted(const std::string& id, grpc::Status st) const {
   noteRpc(id, st);
   return st;

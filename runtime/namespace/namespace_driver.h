@@ -75,6 +75,7 @@ class NamespaceDriver final : public SandboxDriver {
   Status resize(const std::string& id, const std::string& exec_id, uint32_t width,
                 uint32_t height) override;
   Status update(const std::string& id, const std::string& resources_json) override;
+  Status connectNic(const std::string& id, const SandboxNic& nic) override;
   std::string name() const override { return options_.oci_runtime; }
   using SandboxDriver::withRootfs;
   Status withRootfs(const std::string& id, const std::vector<std::string>& lower_dirs,

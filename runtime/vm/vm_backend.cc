@@ -188,17 +188,8 @@ Status setFlags(int sock, const std::string& name, bool up) {
   return Status::Ok();
 }
 
-// In the container's network namespace (the calling thread is in it): for
-// every endpoint, a bridge joins its veth end and a new tap; the veth end
-// gives its address and MAC to the guest (which sits behind the tap).
-Status bridgeTaps(const std::vector<VmNic>& nics, std::vector<int>* tap_fds) {
-  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return Internal(errnoText("socket"));
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sock};
-  // Interfaces of the namespace by MAC.
+// The namespace's interfaces by MAC (the calling thread's namespace).
+std::map<std::string, std::string> interfacesByMac(int sock) {
   std::map<std::string, std::string> by_mac;
   if (struct if_nameindex* idx = if_nameindex()) {
     for (auto* i = idx; i->if_index != 0; ++i) {
@@ -212,57 +203,87 @@ Status bridgeTaps(const std::vector<VmNic>& nics, std::vector<int>* tap_fds) {
     }
     if_freenameindex(idx);
   }
+  return by_mac;
+}
+
+// A tap of the calling thread's namespace (it lives while `*fd` is open).
+Status makeTap(const std::string& name, int* fd) {
+  int tfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (tfd < 0) return Internal(errnoText("open /dev/net/tun"));
+  ifreq ifr{};
+  snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name.c_str());
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (ioctl(tfd, TUNSETIFF, &ifr) != 0) {
+    close(tfd);
+    return Internal(errnoText("create tap " + name));
+  }
+  *fd = tfd;
+  return Status::Ok();
+}
+
+// The endpoint whose veth end has `mac` goes to the guest behind `tap`: the
+// veth end loses its address and MAC and joins a new bridge `br` with the tap.
+Status bridgeEndpoint(int sock, const std::string& mac, const std::string& tap, const std::string& br) {
+  std::string lower = mac;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  auto by_mac = interfacesByMac(sock);
+  auto it = by_mac.find(lower);
+  if (it == by_mac.end()) return NotFound("no interface with MAC " + lower + " in the namespace");
+  const std::string eth = it->second;
+  ARCA_RETURN_IF_ERROR(setFlags(sock, eth, false));
+  ifreq addr{};
+  snprintf(addr.ifr_name, IFNAMSIZ, "%s", eth.c_str());
+  auto* sin = reinterpret_cast<sockaddr_in*>(&addr.ifr_addr);
+  sin->sin_family = AF_INET;
+  sin->sin_addr.s_addr = INADDR_ANY;
+  ioctl(sock, SIOCSIFADDR, &addr);  // 0.0.0.0 removes the address
+  ifreq hw{};
+  snprintf(hw.ifr_name, IFNAMSIZ, "%s", eth.c_str());
+  hw.ifr_hwaddr.sa_family = 1;  // ARPHRD_ETHER
+  parseMac(randomMac(), reinterpret_cast<unsigned char*>(hw.ifr_hwaddr.sa_data));
+  if (ioctl(sock, SIOCSIFHWADDR, &hw) != 0) return Internal(errnoText("set MAC of " + eth));
+  if (ioctl(sock, SIOCBRADDBR, br.c_str()) != 0 && errno != EEXIST) {
+    return Internal(errnoText("create bridge " + br));
+  }
+  for (const std::string& port : {eth, tap}) {
+    ifreq p{};
+    snprintf(p.ifr_name, IFNAMSIZ, "%s", br.c_str());
+    p.ifr_ifindex = static_cast<int>(if_nametoindex(port.c_str()));
+    if (p.ifr_ifindex == 0 || (ioctl(sock, SIOCBRADDIF, &p) != 0 && errno != EBUSY)) {
+      return Internal(errnoText("add " + port + " to " + br));
+    }
+  }
+  for (const std::string& l : {eth, tap, br}) ARCA_RETURN_IF_ERROR(setFlags(sock, l, true));
+  return Status::Ok();
+}
+
+// In the container's network namespace (the calling thread is in it): a tap
+// per endpoint, bridged to it, then `spares` taps for later connects.
+Status bridgeTaps(const std::vector<VmNic>& nics, int spares, std::vector<int>* tap_fds) {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return Internal(errnoText("socket"));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{sock};
   for (size_t k = 0; k < nics.size(); ++k) {
-    std::string mac = nics[k].mac;
-    std::transform(mac.begin(), mac.end(), mac.begin(), ::tolower);
-    auto it = by_mac.find(mac);
-    if (it == by_mac.end()) return NotFound("no interface with MAC " + mac + " in the namespace");
-    const std::string eth = it->second;
     const std::string tap = "arcatap" + std::to_string(k);
-    const std::string br = "arcabr" + std::to_string(k);
-    int tfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (tfd < 0) return Internal(errnoText("open /dev/net/tun"));
-    ifreq ifr{};
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", tap.c_str());
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-    if (ioctl(tfd, TUNSETIFF, &ifr) != 0) {
-      close(tfd);
-      return Internal(errnoText("create tap " + tap));
-    }
-    tap_fds->push_back(tfd);
-    // The veth end: no address, another MAC, a port of the bridge.
-    ARCA_RETURN_IF_ERROR(setFlags(sock, eth, false));
-    ifreq addr{};
-    snprintf(addr.ifr_name, IFNAMSIZ, "%s", eth.c_str());
-    auto* sin = reinterpret_cast<sockaddr_in*>(&addr.ifr_addr);
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = INADDR_ANY;
-    ioctl(sock, SIOCSIFADDR, &addr);  // 0.0.0.0 removes the address
-    ifreq hw{};
-    snprintf(hw.ifr_name, IFNAMSIZ, "%s", eth.c_str());
-    hw.ifr_hwaddr.sa_family = 1;  // ARPHRD_ETHER
-    parseMac(randomMac(), reinterpret_cast<unsigned char*>(hw.ifr_hwaddr.sa_data));
-    if (ioctl(sock, SIOCSIFHWADDR, &hw) != 0) return Internal(errnoText("set MAC of " + eth));
-    if (ioctl(sock, SIOCBRADDBR, br.c_str()) != 0 && errno != EEXIST) {
-      return Internal(errnoText("create bridge " + br));
-    }
-    for (const std::string& port : {eth, tap}) {
-      ifreq p{};
-      snprintf(p.ifr_name, IFNAMSIZ, "%s", br.c_str());
-      p.ifr_ifindex = static_cast<int>(if_nametoindex(port.c_str()));
-      if (p.ifr_ifindex == 0 || (ioctl(sock, SIOCBRADDIF, &p) != 0 && errno != EBUSY)) {
-        return Internal(errnoText("add " + port + " to " + br));
-      }
-    }
-    for (const std::string& l : {eth, tap, br}) ARCA_RETURN_IF_ERROR(setFlags(sock, l, true));
+    int fd = -1;
+    ARCA_RETURN_IF_ERROR(makeTap(tap, &fd));
+    tap_fds->push_back(fd);
+    ARCA_RETURN_IF_ERROR(bridgeEndpoint(sock, nics[k].mac, tap, "arcabr" + std::to_string(k)));
+  }
+  for (int k = 0; k < spares; ++k) {
+    int fd = -1;
+    ARCA_RETURN_IF_ERROR(makeTap("arcaspare" + std::to_string(k), &fd));
+    tap_fds->push_back(fd);
   }
   return Status::Ok();
 }
 
-// Runs bridgeTaps on a thread that joined `netns_path` (the rest of arcad
-// stays where it is).
-Status setUpTaps(const std::string& netns_path, const std::vector<VmNic>& nics,
-                 std::vector<int>* tap_fds) {
+// Runs `fn` on a thread that joined `netns_path` (the rest of arcad stays
+// where it is).
+Status inNetns(const std::string& netns_path, const std::function<Status()>& fn) {
   Status result = Status::Ok();
   std::thread t([&] {
     int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -276,9 +297,15 @@ Status setUpTaps(const std::string& netns_path, const std::vector<VmNic>& nics,
       return;
     }
     close(ns);
-    result = bridgeTaps(nics, tap_fds);
+    result = fn();
   });
   t.join();
+  return result;
+}
+
+Status setUpTaps(const std::string& netns_path, const std::vector<VmNic>& nics, int spares,
+                 std::vector<int>* tap_fds) {
+  Status result = inNetns(netns_path, [&] { return bridgeTaps(nics, spares, tap_fds); });
   if (!result.ok()) {
     for (int fd : *tap_fds) close(fd);
     tap_fds->clear();
@@ -405,7 +432,8 @@ std::string VmBackend::dir(const std::string& id) const {
 
 std::vector<std::string> VmBackend::qemuArgv(const VmBootSpec& spec, const std::string& d,
                                              const std::string& cmdline, bool probe,
-                                             const std::string& accel, int ntaps) const {
+                                             const std::string& accel,
+                                             const std::vector<std::string>& macs) const {
   std::vector<std::string> argv = {options_.qemu,
                                    "-name",
                                    "arca-" + spec.id.substr(0, 12),
@@ -446,13 +474,11 @@ std::vector<std::string> VmBackend::qemuArgv(const VmBootSpec& spec, const std::
                "local,id=share,path=" + spec.share_dir +
                    ",security_model=passthrough,multidevs=remap",
                "-device", "virtio-9p-device,fsdev=share,mount_tag=arca"});
-  for (int k = 0; k < ntaps; ++k) {
+  for (size_t k = 0; k < macs.size(); ++k) {
     argv.insert(argv.end(), {"-netdev",
                              "tap,id=n" + std::to_string(k) + ",fd=" + std::to_string(3 + k) +
                                  ",vhost=off",
-                             "-device",
-                             "virtio-net-device,netdev=n" + std::to_string(k) +
-                                 ",mac=" + spec.nics[static_cast<size_t>(k)].mac});
+                             "-device", "virtio-net-device,netdev=n" + std::to_string(k) + ",mac=" + macs[k]});
   }
   return argv;
 }
@@ -537,7 +563,7 @@ void VmBackend::chooseAccelerator() {
   int p[2];
   bool ok = false;
   if (pipe2(p, O_CLOEXEC) == 0) {
-    pid_t pid = spawn(qemuArgv(probe, "", cmdline, true, "kvm", 0), "", {}, p[1]);
+    pid_t pid = spawn(qemuArgv(probe, "", cmdline, true, "kvm", {}), "", {}, p[1]);
     close(p[1]);
     std::string out;
     auto deadline = t0 + std::chrono::milliseconds(kProbeTimeoutMs);
@@ -580,9 +606,28 @@ Status VmBackend::boot(const VmBootSpec& spec) {
   fs::remove_all(d, ec);
   if (mkdir(d.c_str(), 0700) != 0) return Internal(errnoText("mkdir " + d));
   unlink(spec.agent_socket.c_str());
+  // Without ACPI, microvm has 8 virtio-mmio transports: the system disk, the
+  // serial port and the share take 3, NICs the other 5. NICs beyond the
+  // endpoints are spares for docker network connect (no hot-plug here).
+  constexpr size_t kMaxNics = 5, kSpareNics = 2;
+  if (spec.nics.size() > kMaxNics) {
+    return InvalidArgument("a VM sandbox joins at most " + std::to_string(kMaxNics) +
+                           " networks (this container has " + std::to_string(spec.nics.size()) + ")");
+  }
   std::vector<int> taps;
-  if (!spec.netns_path.empty() && !spec.nics.empty()) {
-    ARCA_RETURN_IF_ERROR(setUpTaps(spec.netns_path, spec.nics, &taps));
+  std::vector<std::string> macs;
+  int spares = 0;
+  if (!spec.netns_path.empty()) {
+    spares = static_cast<int>(std::min(kSpareNics, kMaxNics - spec.nics.size()));
+    ARCA_RETURN_IF_ERROR(setUpTaps(spec.netns_path, spec.nics, spares, &taps));
+    for (const auto& n : spec.nics) macs.push_back(n.mac);
+    std::string spare_lines;
+    for (int k = 0; k < spares; ++k) {
+      macs.push_back(randomMac());
+      spare_lines += macs.back() + "\n";
+    }
+    std::ofstream(d + "/netns") << spec.netns_path << "\n";
+    std::ofstream(d + "/spares") << spare_lines;
   }
   std::string cmdline = baseCmdline();
   const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -592,7 +637,7 @@ Status VmBackend::boot(const VmBootSpec& spec) {
   if (accel_ == "tcg" && tsc_khz_ > 0) {
     cmdline += " tsc_early_khz=" + std::to_string(tsc_khz_) + " tsc=reliable";
   }
-  auto argv = qemuArgv(spec, d, cmdline, false, accel_, static_cast<int>(taps.size()));
+  auto argv = qemuArgv(spec, d, cmdline, false, accel_, macs);
   pid_t pid = spawn(argv, d + "/qemu.log", taps);
   for (int fd : taps) close(fd);
   if (pid < 0) return Internal(errnoText("fork qemu"));
@@ -649,6 +694,51 @@ std::shared_ptr<grpc::Channel> VmBackend::channel(const std::string& id, const s
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = channels_.emplace(id, ch);
   return it->second;  // another caller's, if it connected first (ours closes)
+}
+
+Status VmBackend::attachNic(const std::string& id, const std::string& socket, const VmNic& nic) {
+  std::lock_guard<std::mutex> lock(nic_mu_);
+  const std::string d = dir(id);
+  std::string netns = slurp(d + "/netns");
+  while (!netns.empty() && netns.back() == '\n') netns.pop_back();
+  if (netns.empty()) return FailedPrecondition("the VM of container " + id + " has no network");
+  std::vector<std::string> spares, used;
+  {
+    std::istringstream in(slurp(d + "/spares"));
+    for (std::string l; std::getline(in, l);) spares.push_back(l);
+    std::istringstream u(slurp(d + "/spares.used"));
+    for (std::string l; std::getline(u, l);) used.push_back(l);
+  }
+  size_t k = 0;
+  while (k < spares.size() && std::find(used.begin(), used.end(), spares[k]) != used.end()) ++k;
+  if (k == spares.size()) {
+    return FailedPrecondition("the VM of container " + id.substr(0, 12) + " has no spare NIC left (" +
+                              std::to_string(spares.size()) +
+                              " per VM; QEMU's microvm has no hot-plug): restart it to join this network");
+  }
+  ARCA_RETURN_IF_ERROR(inNetns(netns, [&] {
+    int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return Internal(errnoText("socket"));
+    Status st = bridgeEndpoint(sock, nic.mac, "arcaspare" + std::to_string(k), "arcabrs" + std::to_string(k));
+    close(sock);
+    return st;
+  }));
+  std::string mac = nic.mac;
+  std::transform(mac.begin(), mac.end(), mac.begin(), ::tolower);
+  auto stub = v1::Agent::NewStub(channel(id, socket));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::ConfigureInterfaceRequest req;
+  req.set_mac(spares[k]);
+  req.set_new_mac(mac);
+  req.set_ipv4_cidr(nic.ipv4 + "/" + std::to_string(nic.prefix));
+  req.set_gateway(nic.gateway);
+  req.set_default_route(nic.default_route);
+  v1::ConfigureInterfaceResponse resp;
+  grpc::Status st = stub->ConfigureInterface(&ctx, req, &resp);
+  if (!st.ok()) return Internal("configure the VM's NIC: " + st.error_message());
+  std::ofstream(d + "/spares.used", std::ios::app) << spares[k] << "\n";
+  return Status::Ok();
 }
 
 void VmBackend::dropChannel(const std::string& id) {

@@ -71,6 +71,10 @@ class VmBackend {
   // The channel to the guest agent of `id` (one per VM, reconnected when broken).
   std::shared_ptr<grpc::Channel> channel(const std::string& id, const std::string& socket);
   void dropChannel(const std::string& id);
+  // docker network connect on a running VM: one of its spare NICs takes the
+  // endpoint `nic` (whose veth the network plane made in the VM's namespace).
+  // FailedPrecondition when no spare is left.
+  Status attachNic(const std::string& id, const std::string& socket, const VmNic& nic);
   // QEMU's pid for `id` (0 when not running).
   int qemuPid(const std::string& id) const;
   // After the guest powered off (or to force it): waits up to `grace_ms`
@@ -92,7 +96,8 @@ class VmBackend {
   void chooseAccelerator();
   std::vector<std::string> qemuArgv(const VmBootSpec& spec, const std::string& dir,
                                     const std::string& cmdline, bool probe,
-                                    const std::string& accel, int ntaps) const;
+                                    const std::string& accel,
+                                    const std::vector<std::string>& macs) const;
   std::string dir(const std::string& id) const;
   // A pidfd of the QEMU whose state directory is `dir` (-1: none running).
   static int openQemu(const std::string& dir);
@@ -103,6 +108,7 @@ class VmBackend {
   std::string accel_note_;
   long tsc_khz_ = 0;
   mutable std::mutex mu_;
+  std::mutex nic_mu_;  // attachNic
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };
 

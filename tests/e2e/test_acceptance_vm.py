@@ -135,6 +135,19 @@ class VmAcceptance(unittest.TestCase):
         # A namespace container on the same network reaches the VM by name.
         r = d("run", "--rm", "--network", "app", "busybox", "wget", "-qO-", "http://vweb/", check=True)
         self.assertEqual(r.stdout.strip(), "hello-from-the-vm")
+        # docker network connect on the running VM: a spare NIC takes the endpoint.
+        d("network", "create", "app2", check=True)
+        d("network", "connect", "app2", "vweb", check=True)
+        r = d("run", "--rm", "--network", "app2", "busybox", "wget", "-qO-", "http://vweb/", check=True)
+        self.assertEqual(r.stdout.strip(), "hello-from-the-vm")
+        d("network", "create", "app3", check=True)
+        d("network", "connect", "app3", "vweb", check=True)
+        d("network", "create", "app4", check=True)
+        r = d("network", "connect", "app4", "vweb")  # two spares per VM: a clear refusal
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no spare NIC left", r.stderr)
+        nets = json.loads(d("inspect", "-f", "{{json .NetworkSettings.Networks}}", "vweb").stdout)
+        self.assertEqual(sorted(nets), ["app", "app2", "app3"])
         # docker exec runs in the guest: one vCPU, the guest's kernel.
         r = d("exec", "vweb", "sh", "-c", "grep -c processor /proc/cpuinfo; uname -r", check=True)
         cpus, release = r.stdout.split()
