@@ -5,6 +5,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -449,6 +452,18 @@ grpc::Status AgentService::ConfigureInterface(grpc::ServerContext*,
   }
   return toGrpc(configureGuestInterface(req->mac(), req->new_mac(), req->ipv4_cidr(), req->gateway(),
                                         req->default_route()));
+}
+
+grpc::Status AgentService::SetTime(grpc::ServerContext*, const v1::SetTimeRequest* req,
+                                   v1::SetTimeResponse*) {
+  if (getpid() != 1) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "only a VM guest's agent sets its clock");
+  }
+  timespec t{static_cast<time_t>(req->unix_ns() / 1000000000), static_cast<long>(req->unix_ns() % 1000000000)};
+  if (clock_settime(CLOCK_REALTIME, &t) != 0) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, std::string("clock_settime: ") + strerror(errno));
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace arca::agent

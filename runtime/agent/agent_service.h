@@ -41,6 +41,8 @@ class AgentService final
   // issue #4: stats, top, pause (cgroup_ops.h)
   grpc::Status ConfigureInterface(grpc::ServerContext* ctx, const v1::ConfigureInterfaceRequest* req,
                                   v1::ConfigureInterfaceResponse* resp) override;
+  grpc::Status SetTime(grpc::ServerContext* ctx, const v1::SetTimeRequest* req,
+                       v1::SetTimeResponse* resp) override;
   grpc::Status Stats(grpc::ServerContext* ctx, const v1::StatsRequest* req,
                      v1::StatsResponse* resp) override;
   grpc::Status Top(grpc::ServerContext* ctx, const v1::TopRequest* req,

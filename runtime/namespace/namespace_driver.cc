@@ -939,6 +939,7 @@ StatusOr<StartResult> NamespaceDriver::start(const SandboxSpec& spec,
 }
 
 Status NamespaceDriver::signal(const std::string& id, int signal) {
+  resumeVm(id);  // a VM with stopped vCPUs cannot take a signal
   const std::string sock = socketPath(id);
   const std::string exit_file = bundleDir(id) + "/exit.json";
   if (exists(sock)) {
@@ -995,6 +996,10 @@ StatusOr<ExitResult> NamespaceDriver::wait(const std::string& id) {
 
 ProbeResult NamespaceDriver::probe(const std::string& id) {
   ProbeResult out;
+  if (vmPaused(id) && options_.vm->qemuPid(id) > 0) {  // stopped vCPUs answer nothing
+    out.phase = ProbeResult::Phase::kRunning;
+    return out;
+  }
   const std::string sock = socketPath(id);
   const std::string exit_file = bundleDir(id) + "/exit.json";
   if (exists(sock)) {
@@ -1053,6 +1058,7 @@ Status NamespaceDriver::cleanup(const std::string& id) {
   const std::string sock = socketPath(id);
   const bool vm = isVm(id);
   pid_t agent = vm ? 0 : agentPid(id);
+  resumeVm(id);
   if (exists(sock)) {
     auto stub = v1::Agent::NewStub(channelFor(id));
     grpc::ClientContext ctx;
@@ -1558,6 +1564,13 @@ BlkioEntry fromProto(const v1::BlkioEntry& e) { return {e.major(), e.minor(), e.
 }  // namespace
 
 StatusOr<SandboxStats> NamespaceDriver::stats(const std::string& id) {
+  if (vmPaused(id)) {  // its vCPUs are stopped: the sample taken at pause
+    std::lock_guard<std::mutex> lock(locks_mu_);
+    auto it = paused_stats_.find(id);
+    SandboxStats frozen = it != paused_stats_.end() ? it->second : SandboxStats{};
+    frozen.running = true;
+    return frozen;
+  }
   v1::StatsResponse r;
   Status st = callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::StatsRequest{}, &r,
                         [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::StatsRequest& q,
@@ -1598,6 +1611,9 @@ StatusOr<SandboxStats> NamespaceDriver::stats(const std::string& id) {
 }
 
 StatusOr<ProcessList> NamespaceDriver::top(const std::string& id, const std::string& ps_args) {
+  if (vmPaused(id)) {
+    return FailedPrecondition("container " + id + " is paused: its VM's vCPUs are stopped");
+  }
   v1::TopRequest req;
   req.set_ps_args(ps_args);
   v1::TopResponse r;
@@ -1613,16 +1629,41 @@ StatusOr<ProcessList> NamespaceDriver::top(const std::string& id, const std::str
 
 Status NamespaceDriver::pause(const std::string& id) {
   v1::PauseResponse r;
-  return callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::PauseRequest{}, &r,
+  ARCA_RETURN_IF_ERROR(callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::PauseRequest{}, &r,
                    [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::PauseRequest& q,
-                      v1::PauseResponse* a) { return s.Pause(c, q, a); });
+                      v1::PauseResponse* a) { return s.Pause(c, q, a); }));
+  if (options_.vm && isVm(id)) {
+    // issue #8: the processes are frozen (above); the VM's vCPUs stop too.
+    // Its last counters answer docker stats while it cannot.
+    auto sample = stats(id);
+    if (sample.ok()) {
+      std::lock_guard<std::mutex> lock(locks_mu_);
+      paused_stats_[id] = *sample;
+    }
+    Status st = options_.vm->pauseVcpus(id);
+    if (!st.ok()) logger()->warn("pause of the VM of {}: {} (its processes are frozen)", id, st.toString());
+  }
+  return Status::Ok();
 }
 
 Status NamespaceDriver::resume(const std::string& id) {
+  resumeVm(id);
   v1::ResumeResponse r;
   return callAgent(socketPath(id), [&] { return channelFor(id); }, [&] { noteRpc(id, grpc::Status(grpc::StatusCode::UNAVAILABLE, "")); }, id, v1::ResumeRequest{}, &r,
                    [](v1::Agent::Stub& s, grpc::ClientContext* c, const v1::ResumeRequest& q,
                       v1::ResumeResponse* a) { return s.Resume(c, q, a); });
+}
+
+bool NamespaceDriver::vmPaused(const std::string& id) const {
+  return options_.vm && isVm(id) && options_.vm->paused(id);
+}
+
+void NamespaceDriver::resumeVm(const std::string& id) {
+  if (!vmPaused(id)) return;
+  Status st = options_.vm->resumeVcpus(id, socketPath(id));
+  if (!st.ok()) logger()->warn("resume of the VM of {}: {}", id, st.toString());
+  std::lock_guard<std::mutex> lock(locks_mu_);
+  paused_stats_.erase(id);
 }
 
 }  // namespace arca::runtime

@@ -112,6 +112,8 @@ class NamespaceDriver final : public SandboxDriver {
   void noteRpc(const std::string& id, const grpc::Status& st) const;
   grpc::Status noted(const std::string& id, grpc::Status st) const;  // noteRpc, then st
   std::string vmStateDir(const std::string& id) const;
+  bool vmPaused(const std::string& id) const;  // a VM whose vCPUs docker pause stopped
+  void resumeVm(const std::string& id);        // its vCPUs run again (no-op otherwise)
   Status startFailed(const std::string& id, Status error);
   int agentPid(const std::string& id) const;  // 0 when unknown or not running
   void runtimeDelete(const std::string& id);
@@ -133,6 +135,7 @@ class NamespaceDriver final : public SandboxDriver {
   std::mutex locks_mu_;
   std::map<std::string, std::weak_ptr<std::shared_mutex>> rootfs_locks_;
   std::atomic<uint64_t> private_mounts_{0};
+  std::map<std::string, SandboxStats> paused_stats_;  // guarded by locks_mu_
 };
 
 }  // namespace arca::runtime

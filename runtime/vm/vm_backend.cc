@@ -466,7 +466,8 @@ std::vector<std::string> VmBackend::qemuArgv(const VmBootSpec& spec, const std::
     return argv;
   }
   argv.insert(argv.end(),
-              {"-daemonize", "-pidfile", d + "/qemu.pid", "-chardev",
+              {"-daemonize", "-pidfile", d + "/qemu.pid", "-qmp",
+               "unix:" + d + "/qmp.sock,server=on,wait=off", "-chardev",
                "file,id=con,path=" + d + "/console.log", "-serial", "chardev:con", "-device",
                "virtio-serial-device,max_ports=2", "-chardev",
                "socket,id=agent,path=" + spec.agent_socket + ",server=on,wait=off", "-device",
@@ -739,6 +740,83 @@ Status VmBackend::attachNic(const std::string& id, const std::string& socket, co
   if (!st.ok()) return Internal("configure the VM's NIC: " + st.error_message());
   std::ofstream(d + "/spares.used", std::ios::app) << spares[k] << "\n";
   return Status::Ok();
+}
+
+Status VmBackend::qmp(const std::string& id, const std::string& command) {
+  const std::string path = dir(id) + "/qmp.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) close(fd);
+    return Unavailable(errnoText("QMP of the VM of " + id.substr(0, 12)));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  std::string in;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // One JSON object per line; events ({"event":...}) are skipped.
+  auto nextReply = [&](std::string* line) -> Status {
+    for (;;) {
+      size_t nl;
+      while ((nl = in.find('\n')) != std::string::npos) {
+        *line = in.substr(0, nl);
+        in.erase(0, nl + 1);
+        if (line->find("\"event\"") == std::string::npos) return Status::Ok();
+      }
+      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now())
+                                      .count());
+      pollfd p{fd, POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, left) <= 0) return Unavailable("QMP did not answer");
+      char buf[4096];
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) return Unavailable("QMP closed");
+      in.append(buf, static_cast<size_t>(n));
+    }
+  };
+  std::string line;
+  ARCA_RETURN_IF_ERROR(nextReply(&line));  // the greeting
+  for (const std::string& cmd : {std::string("qmp_capabilities"), command}) {
+    const std::string req = "{\"execute\":\"" + cmd + "\"}\n";
+    if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+      return Unavailable(errnoText("QMP write"));
+    }
+    ARCA_RETURN_IF_ERROR(nextReply(&line));
+    if (line.find("\"return\"") == std::string::npos) return Internal("QMP " + cmd + ": " + line);
+  }
+  return Status::Ok();
+}
+
+Status VmBackend::pauseVcpus(const std::string& id) {
+  ARCA_RETURN_IF_ERROR(qmp(id, "stop"));
+  std::ofstream(dir(id) + "/paused") << "1\n";
+  return Status::Ok();
+}
+
+Status VmBackend::resumeVcpus(const std::string& id, const std::string& socket) {
+  if (!paused(id)) return Status::Ok();
+  ARCA_RETURN_IF_ERROR(qmp(id, "cont"));
+  unlink((dir(id) + "/paused").c_str());
+  // The guest's clock stood still with its vCPUs: set it again.
+  auto stub = v1::Agent::NewStub(channel(id, socket));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::SetTimeRequest req;
+  req.set_unix_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+  v1::SetTimeResponse resp;
+  grpc::Status st = stub->SetTime(&ctx, req, &resp);
+  if (!st.ok()) logger()->warn("set the clock of the VM of {}: {}", id.substr(0, 12), st.error_message());
+  return Status::Ok();
+}
+
+bool VmBackend::paused(const std::string& id) const {
+  return access((dir(id) + "/paused").c_str(), F_OK) == 0;
 }
 
 void VmBackend::dropChannel(const std::string& id) {

@@ -75,6 +75,12 @@ class VmBackend {
   // endpoint `nic` (whose veth the network plane made in the VM's namespace).
   // FailedPrecondition when no spare is left.
   Status attachNic(const std::string& id, const std::string& socket, const VmNic& nic);
+  // docker pause / unpause: QEMU stops / resumes the VM's vCPUs (QMP). While
+  // stopped the guest answers nothing: paused() tells the driver not to ask.
+  Status pauseVcpus(const std::string& id);
+  // No-op unless paused; then the guest's clock is set again (SetTime).
+  Status resumeVcpus(const std::string& id, const std::string& socket);
+  bool paused(const std::string& id) const;
   // QEMU's pid for `id` (0 when not running).
   int qemuPid(const std::string& id) const;
   // After the guest powered off (or to force it): waits up to `grace_ms`
@@ -93,6 +99,7 @@ class VmBackend {
  private:
   explicit VmBackend(VmOptions options) : options_(std::move(options)) {}
   Status makeSystemDisk();
+  Status qmp(const std::string& id, const std::string& command);  // one command, its reply
   void chooseAccelerator();
   std::vector<std::string> qemuArgv(const VmBootSpec& spec, const std::string& dir,
                                     const std::string& cmdline, bool probe,

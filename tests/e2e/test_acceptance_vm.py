@@ -99,6 +99,25 @@ class VmAcceptance(unittest.TestCase):
         r = self.d("run", "--rm", *VM, "busybox", "sh", "-c", "exit 4")
         self.assertEqual(r.returncode, 4, r.stderr)
         self.assertEqual(self.d("ps", "-aq").stdout.strip(), "")  # --rm removed both
+        # docker start of an exited VM container boots a new VM on the same
+        # writable layer; a restart policy does the same on its own.
+        r = self.d("run", "--name", "again", *VM, "busybox", "sh", "-c",
+                   "cat /n 2>/dev/null; echo x >> /n; wc -l < /n", check=True)
+        self.assertEqual(r.stdout.split(), ["1"])
+        r = self.d("start", "-a", "again", check=True)
+        self.assertEqual(r.stdout.split(), ["x", "2"])
+        self.d("rm", "again", check=True)
+        self.d("run", "-d", "--name", "flaky", *VM, "--restart", "on-failure:1", "busybox", "sh",
+               "-c", "exit 1", check=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            st = json.loads(self.d("inspect", "flaky", check=True).stdout)[0]
+            if st["RestartCount"] == 1 and not st["State"]["Running"] and not st["State"]["Restarting"]:
+                break
+            time.sleep(1)
+        self.assertEqual(st["RestartCount"], 1)
+        self.assertEqual(st["State"]["ExitCode"], 1)
+        self.d("rm", "-f", "flaky", check=True)
 
     def test_3_interactive_terminal(self):
         p = Pty([DOCKER, "run", "-it", "--rm", *VM, "busybox", "sh"], self.a.env, rows=24, cols=80)
@@ -157,10 +176,15 @@ class VmAcceptance(unittest.TestCase):
         st = json.loads(d("stats", "--no-stream", "--format", "{{json .}}", "vweb", check=True).stdout)
         self.assertEqual(st["Name"], "vweb")
         self.assertNotEqual(st["MemUsage"].split("/")[0].strip(), "0B")
-        d("pause", "vweb", check=True)
+        d("pause", "vweb", check=True)  # the processes freeze, then the vCPUs stop (QMP)
         self.assertEqual(d("inspect", "-f", "{{.State.Status}}", "vweb").stdout.strip(), "paused")
+        st = json.loads(d("stats", "--no-stream", "--format", "{{json .}}", "vweb", check=True).stdout)
+        self.assertEqual(st["Name"], "vweb")  # the counters taken at pause
+        time.sleep(3)
         d("unpause", "vweb", check=True)
-        d("exec", "vweb", "true", check=True)
+        # The guest's clock stood still with its vCPUs; unpause sets it again.
+        guest = int(d("exec", "vweb", "date", "+%s", check=True).stdout)
+        self.assertLessEqual(abs(guest - time.time()), 2)
         top = d("top", "vweb", check=True).stdout
         self.assertIn("httpd", top)
         # The container's files stay the host's: diff and cp see what the guest wrote.
