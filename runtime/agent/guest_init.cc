@@ -26,17 +26,13 @@
 #include <string_view>
 #include <thread>
 
+#include "runtime/sys_text.h"
+
 namespace arca::agent {
 namespace {
 
-std::string errnoText(const std::string& what) { return what + ": " + strerror(errno); }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using runtime::errnoText;
+using runtime::slurp;
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
@@ -162,10 +158,7 @@ Status configureGuestInterface(const std::string& mac, const std::string& new_ma
                                bool default_route) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Internal(errnoText("socket"));
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sock};
+  runtime::FdCloser closer{sock};
   if (!new_mac.empty() && new_mac != mac) {
     std::string name;
     if (DIR* d = opendir("/sys/class/net")) {

@@ -35,6 +35,8 @@
 #include "runtime/namespace/etc_files.h"
 #include "runtime/namespace/oci_config.h"
 #include "runtime/namespace/sandbox_security.h"
+#include "runtime/runtime_log.h"
+#include "runtime/sys_text.h"
 
 namespace arca::runtime {
 namespace {
@@ -49,15 +51,7 @@ constexpr auto kShutdownTimeout = std::chrono::seconds(20);
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;  // 107
 
 // The "runtime" component logger when arcad has set one up, else spdlog's default.
-std::shared_ptr<spdlog::logger> logger() {
-  static const auto instance = [] {
-    auto l = spdlog::get("runtime");
-    return l ? l : spdlog::default_logger();
-  }();
-  return instance;
-}
-
-std::string errnoText(const std::string& what) { return what + ": " + strerror(errno); }
+std::shared_ptr<spdlog::logger> logger() { return runtimeLogger(); }
 
 bool exists(const std::string& path) {
   struct stat st {};

@@ -34,6 +34,8 @@
 
 #include "runtime/agent.grpc.pb.h"
 #include "runtime/image/digest.h"
+#include "runtime/runtime_log.h"
+#include "runtime/sys_text.h"
 
 namespace arca::runtime {
 namespace {
@@ -44,22 +46,7 @@ namespace v1 = arca::agent::v1;
 constexpr auto kBootTimeout = std::chrono::seconds(60);  // TCG under load is slow
 constexpr int kProbeTimeoutMs = 5000;
 
-std::shared_ptr<spdlog::logger> logger() {
-  static const auto instance = [] {
-    auto l = spdlog::get("runtime");
-    return l ? l : spdlog::default_logger();
-  }();
-  return instance;
-}
-
-std::string errnoText(const std::string& what) { return what + ": " + strerror(errno); }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::shared_ptr<spdlog::logger> logger() { return runtimeLogger(); }
 
 std::string lastLines(const std::string& text, size_t n) {
   std::string t = text;
@@ -262,10 +249,7 @@ Status bridgeEndpoint(int sock, const std::string& mac, const std::string& tap, 
 Status bridgeTaps(const std::vector<VmNic>& nics, int spares, std::vector<int>* tap_fds) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Internal(errnoText("socket"));
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sock};
+  FdCloser closer{sock};
   for (size_t k = 0; k < nics.size(); ++k) {
     const std::string tap = "arcatap" + std::to_string(k);
     int fd = -1;
@@ -752,10 +736,7 @@ Status VmBackend::qmp(const std::string& id, const std::string& command) {
     if (fd >= 0) close(fd);
     return Unavailable(errnoText("QMP of the VM of " + id.substr(0, 12)));
   }
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
+  FdCloser closer{fd};
   std::string in;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   // One JSON object per line; events ({"event":...}) are skipped.
