@@ -224,6 +224,25 @@ class VmAcceptance(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(pids_by_cmdline(lambda c: "qemu" in c and self.a.exec_root in c), [])
 
+    def test_8_resources_size_the_vm_and_health_checks_run_in_it(self):
+        # --cpus gives vCPUs, --memory the guest's RAM (the limit + 64 MiB).
+        r = self.d("run", "--rm", *VM, "-m", "256m", "--cpus", "2", "busybox", "sh", "-c",
+                   "grep -c processor /proc/cpuinfo; grep MemTotal /proc/meminfo", check=True)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], str(min(2, os.cpu_count())))
+        mem_kb = int(lines[1].split()[1])
+        self.assertGreater(mem_kb, 256 * 1024)
+        self.assertLess(mem_kb, 330 * 1024)
+        self.d("run", "-d", "--name", "vhealth", *VM, "--health-cmd", "test -e /tmp",
+               "--health-interval", "1s", "busybox", "sleep", "600", check=True)
+        deadline = time.time() + 90
+        status = ""
+        while time.time() < deadline and status != "healthy":
+            status = self.d("inspect", "-f", "{{.State.Health.Status}}", "vhealth").stdout.strip()
+            time.sleep(1)
+        self.assertEqual(status, "healthy")
+        self.d("rm", "-f", "vhealth", check=True)
+
     def test_7_what_a_vm_cannot_do_is_refused_clearly(self):
         r = self.d("run", "--rm", *VM, "--network", "host", "busybox", "true")
         self.assertEqual(r.returncode, 125)
