@@ -172,7 +172,10 @@ Status Executor::applyConnect(const std::string& id, const std::string& network_
       Status st = network_->connect(id, ep);
       if (st.ok()) {
         st = driver_->connectNic(id, {ep.mac, ep.ipv4, ep.prefix, ep.gateway, ep.default_route});
-        if (!st.ok()) network_->disconnect(id, ep.network_id);
+        if (!st.ok()) {
+          Status undo = network_->disconnect(id, ep.network_id);
+          if (!undo.ok()) spdlog::warn("executor: undo connect of {}: {}", id.substr(0, 12), undo.toString());
+        }
       }
       done->set_value(st);
       return;

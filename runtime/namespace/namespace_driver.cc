@@ -597,7 +597,8 @@ Status NamespaceDriver::shareWithGuest(const std::string& bundle, OciConfigInput
     // kernel, not only its crun, cannot write through it).
     struct {
       uint64_t set, clr, propagation, userns;
-    } attr{MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b.readonly ? MOUNT_ATTR_RDONLY : 0), 0, 0, 0};
+    } attr{static_cast<uint64_t>(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b.readonly ? MOUNT_ATTR_RDONLY : 0)),
+           0, 0, 0};
     if (syscall(SYS_mount_setattr, AT_FDCWD, target.c_str(), recursive ? AT_RECURSIVE : 0, &attr,
                 sizeof attr) != 0) {
       return Internal(errnoText("restrict " + target + " for the VM"));
