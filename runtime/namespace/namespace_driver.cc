@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "runtime/agent.grpc.pb.h"
+#include "runtime/agent/guest_init.h"
 #include "runtime/container_archive.h"
 #include "runtime/namespace/container_fs.h"
 #include "runtime/namespace/etc_files.h"
@@ -531,12 +532,10 @@ Status NamespaceDriver::prepareBundle(const SandboxSpec& spec, const std::string
   return writeFile(bundle + "/config.json", buildOciConfig(in), 0600);
 }
 
-namespace {
-constexpr char kGuestBundle[] = "/run/arca/bundle";  // runtime/agent/guest_init.h
-}
+using agent::kGuestBundle;  // where the guest mounts the shared bundle
 
 std::string NamespaceDriver::vmStateDir(const std::string& id) const {
-  return options_.exec_root + "/vm/" + id.substr(0, 16);  // VmOptions::state_dir
+  return VmBackend::stateDirIn(options_.exec_root + "/vm", id);  // VmOptions::state_dir
 }
 
 bool NamespaceDriver::isVm(const std::string& id) const { return exists(vmStateDir(id)); }

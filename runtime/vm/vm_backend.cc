@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "runtime/agent.grpc.pb.h"
+#include "runtime/agent/guest_init.h"
 #include "runtime/image/digest.h"
 #include "runtime/runtime_log.h"
 #include "runtime/sys_text.h"
@@ -410,9 +411,7 @@ Status VmBackend::makeSystemDisk() {
   return Status::Ok();
 }
 
-std::string VmBackend::dir(const std::string& id) const {
-  return options_.state_dir + "/" + id.substr(0, 16);
-}
+std::string VmBackend::dir(const std::string& id) const { return stateDirIn(options_.state_dir, id); }
 
 std::vector<std::string> VmBackend::qemuArgv(const VmBootSpec& spec, const std::string& d,
                                              const std::string& cmdline, bool probe,
@@ -455,10 +454,10 @@ std::vector<std::string> VmBackend::qemuArgv(const VmBootSpec& spec, const std::
                "file,id=con,path=" + d + "/console.log", "-serial", "chardev:con", "-device",
                "virtio-serial-device,max_ports=2", "-chardev",
                "socket,id=agent,path=" + spec.agent_socket + ",server=on,wait=off", "-device",
-               "virtserialport,chardev=agent,name=arca.agent", "-fsdev",
+               std::string("virtserialport,chardev=agent,name=") + agent::kAgentPortName, "-fsdev",
                "local,id=share,path=" + spec.share_dir +
                    ",security_model=passthrough,multidevs=remap",
-               "-device", "virtio-9p-device,fsdev=share,mount_tag=arca"});
+               "-device", std::string("virtio-9p-device,fsdev=share,mount_tag=") + agent::kShareTag});
   for (size_t k = 0; k < macs.size(); ++k) {
     argv.insert(argv.end(), {"-netdev",
                              "tap,id=n" + std::to_string(k) + ",fd=" + std::to_string(3 + k) +

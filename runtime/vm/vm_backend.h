@@ -93,8 +93,11 @@ class VmBackend {
   std::string accelerator() const { return accel_; }
   std::string acceleratorNote() const { return accel_note_; }
   std::string kernel() const { return options_.kernel; }
-  // The VM's state directory on the host (exists while it may run).
-  std::string stateDir(const std::string& id) const { return dir(id); }
+  // A VM's state directory on the host (exists while it may run), under a
+  // given VmOptions::state_dir (no backend needed).
+  static std::string stateDirIn(const std::string& state_dir, const std::string& id) {
+    return state_dir + "/" + id.substr(0, 16);
+  }
 
  private:
   explicit VmBackend(VmOptions options) : options_(std::move(options)) {}
